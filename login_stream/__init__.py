@@ -1,0 +1,1 @@
+"""login-stream: real-time analytics of user login events on Apache Kafka."""

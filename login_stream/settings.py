@@ -1,0 +1,62 @@
+"""All configuration of the processor and the generator, read from the environment.
+
+One class holds every setting so that `.env.example`, the README table and the code cannot
+drift apart. A bad value stops start-up with one line naming the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ConfigError(Exception):
+    """A setting has a value the program cannot run with; the message is for the user."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Kafka connection and topics
+    kafka_bootstrap_servers: str = Field("localhost:9092", min_length=1)
+    input_topic: str = Field("user-login", min_length=1)
+    output_topic: str = Field("user-login-processed", min_length=1)
+
+    # Processor
+    consumer_group: str = Field("login-stream", min_length=1)
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    window_seconds: int = Field(10, gt=0)
+    event_time: Literal["event", "kafka"] = "event"
+    state_dir: Path = Path("state")
+    commit_interval_seconds: float = Field(1.0, gt=0)
+    processing_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
+    max_message_bytes: int = Field(65536, gt=0)
+    log_level: LogLevel = "INFO"
+
+    # Generator
+    generator_rate: float = Field(2.0, gt=0)
+    generator_count: int = Field(0, ge=0)
+    generator_seed: int | None = None
+    generator_missing_probability: float = Field(0.05, ge=0, le=1)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into one readable `ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        raise ConfigError(
+            f"invalid configuration: {name}={first.get('input')!r}: {first['msg']}"
+        ) from None
