@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     generator_count: int = Field(0, ge=0)
     generator_seed: int | None = None
     generator_missing_probability: float = Field(0.05, ge=0, le=1)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,81 @@
+"""The interval arithmetic of the pipeline, as plain functions on plain data.
+
+An *interval* holds the counts of one tumbling window; the *totals* hold the same counts
+summed over every interval since the pipeline first ran on its consumer group. Both have the
+same shape, so one function adds an interval to the totals. Nothing here knows about Kafka.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypedDict
+
+from .events import INVALID, LOGIN, Record
+
+MILLIS_PER_SECOND: Final = 1000
+
+
+class Counts(TypedDict):
+    messages: int
+    invalid: int
+    missing: dict[str, int]
+    device_types: dict[str, int]
+
+
+def empty_counts() -> Counts:
+    return {"messages": 0, "invalid": 0, "missing": {}, "device_types": {}}
+
+
+def start_interval(record: Record) -> Counts:
+    """The counts of a new interval whose first record is `record`."""
+    return count_record(empty_counts(), record)
+
+
+def count_record(interval: Counts, record: Record) -> Counts:
+    """Add one record to an interval; mutates and returns it (it lives in window state)."""
+    if record["kind"] == LOGIN:
+        interval["messages"] += 1
+        device_type = record["device_type"]
+        if device_type is not None:
+            _increment(interval["device_types"], device_type)
+        for field in record["missing"]:
+            _increment(interval["missing"], field)
+    elif record["kind"] == INVALID:
+        interval["invalid"] += 1
+    return interval
+
+
+def add_counts(totals: Counts, interval: Counts) -> Counts:
+    """A new totals value: `totals` plus `interval`."""
+    return {
+        "messages": totals["messages"] + interval["messages"],
+        "invalid": totals["invalid"] + interval["invalid"],
+        "missing": _add_tallies(totals["missing"], interval["missing"]),
+        "device_types": _add_tallies(totals["device_types"], interval["device_types"]),
+    }
+
+
+def summarize(start_ms: int, end_ms: int, interval: Counts, totals: Counts) -> dict[str, Any]:
+    """The published summary of one interval, given the totals that include it."""
+    return {
+        "timestamp_start": start_ms // MILLIS_PER_SECOND,
+        "timestamp_end": end_ms // MILLIS_PER_SECOND,
+        "interval_messages_consumed": interval["messages"],
+        "total_messages_consumed": totals["messages"],
+        "interval_missing_field_count": interval["missing"],
+        "interval_device_type_count": interval["device_types"],
+        "total_missing_field_count": totals["missing"],
+        "total_device_type_count": totals["device_types"],
+        "interval_invalid_message_count": interval["invalid"],
+        "total_invalid_message_count": totals["invalid"],
+    }
+
+
+def _increment(tally: dict[str, int], name: str) -> None:
+    tally[name] = tally.get(name, 0) + 1
+
+
+def _add_tallies(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
+    merged = dict(left)
+    for name, count in right.items():
+        merged[name] = merged.get(name, 0) + count
+    return merged

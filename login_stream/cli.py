@@ -1,0 +1,54 @@
+"""Process entry points: settings, logging, start-up and the exit codes a user sees."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from confluent_kafka import KafkaException
+
+from .pipeline import build_application, build_pipeline
+from .settings import ConfigError, Settings, load_settings
+
+logger = logging.getLogger("login_stream")
+
+EXIT_OK = 0
+EXIT_RUNTIME_ERROR = 1
+EXIT_CONFIG_ERROR = 2
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def describe(settings: Settings) -> str:
+    return (
+        f"bootstrap={settings.kafka_bootstrap_servers} input={settings.input_topic} "
+        f"output={settings.output_topic} group={settings.consumer_group} "
+        f"window={settings.window_seconds}s event_time={settings.event_time} "
+        f"guarantee={settings.processing_guarantee} offset_reset={settings.auto_offset_reset} "
+        f"state_dir={settings.state_dir}"
+    )
+
+
+def run_processor() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"login-stream: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    configure_logging(settings.log_level)
+    logger.info("login-stream processor starting: %s", describe(settings))
+    try:
+        app = build_application(settings)
+        build_pipeline(app, settings)
+        app.run()
+    except KafkaException as exc:
+        logger.error("Kafka error: %s", exc.args[0] if exc.args else exc)
+        return EXIT_RUNTIME_ERROR
+    logger.info("login-stream processor stopped")
+    return EXIT_OK

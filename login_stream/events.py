@@ -1,0 +1,131 @@
+"""The login event model: parsing and validating raw `user-login` messages.
+
+Every raw message becomes exactly one small record, so nothing that arrives is lost:
+
+* a *login* record for a valid event (possibly with missing fields), carrying only what the
+  aggregation needs: the event time, the canonical device type and the missing fields;
+* an *invalid* record with a short reason for anything that cannot be read as a login event.
+
+Records are plain JSON-serialisable dicts because they may cross a repartition topic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal, TypedDict, cast
+
+import orjson
+
+EXPECTED_FIELDS: Final = (
+    "user_id",
+    "app_version",
+    "device_type",
+    "ip",
+    "locale",
+    "device_id",
+    "timestamp",
+)
+_TEXT_FIELDS: Final = tuple(field for field in EXPECTED_FIELDS if field != "timestamp")
+
+# Upstream spells the two known types "android" and "iOS"; any other spelling of them
+# ("ios", "Android") is the same device. Unknown types are counted in lower case.
+CANONICAL_DEVICE_TYPES: Final = {"android": "android", "ios": "iOS"}
+
+# Seconds since the epoch below this bound (year 5138) are plausible; anything above is
+# almost certainly milliseconds or garbage and would drag the event clock far ahead.
+MAX_EPOCH_SECONDS: Final = 100_000_000_000
+
+LOGIN: Final = "login"
+INVALID: Final = "invalid"
+
+
+class LoginRecord(TypedDict):
+    kind: Literal["login"]
+    event_ms: int | None
+    device_type: str | None
+    missing: list[str]
+
+
+class InvalidRecord(TypedDict):
+    kind: Literal["invalid"]
+    reason: str
+
+
+Record = LoginRecord | InvalidRecord
+
+
+class _BadField(ValueError):
+    """A field is present but holds a value of the wrong type or form."""
+
+
+def parse_login(raw: bytes | None, max_bytes: int) -> Record:
+    """Turn one raw message value into a login record or an invalid record."""
+    if raw is None:
+        return _invalid("tombstone")
+    if len(raw) > max_bytes:
+        return _invalid("oversized")
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _invalid(_undecodable_reason(raw))
+    if not isinstance(event, dict):
+        return _invalid("not a json object")
+    try:
+        return _login_record(event)
+    except _BadField as exc:
+        return _invalid(str(exc))
+
+
+def _login_record(event: dict[str, object]) -> LoginRecord:
+    missing = [field for field in EXPECTED_FIELDS if _is_blank(event.get(field))]
+    for field in _TEXT_FIELDS:
+        value = event.get(field)
+        if field not in missing and not isinstance(value, str):
+            raise _BadField(f"bad field: {field} is {type(value).__name__}, not text")
+    return {
+        "kind": LOGIN,
+        "event_ms": None if "timestamp" in missing else _event_ms(event["timestamp"]),
+        "device_type": None
+        if "device_type" in missing
+        else canonical_device_type(cast(str, event["device_type"])),
+        "missing": missing,
+    }
+
+
+def canonical_device_type(device_type: str) -> str:
+    folded = device_type.strip().lower()
+    return CANONICAL_DEVICE_TYPES.get(folded, folded)
+
+
+def _event_ms(timestamp: object) -> int:
+    """Epoch milliseconds of an upstream `timestamp`: int seconds or a numeric string."""
+    if isinstance(timestamp, bool):
+        raise _BadField("bad field: timestamp is bool, not epoch seconds")
+    if isinstance(timestamp, str):
+        try:
+            seconds: float = float(timestamp.strip())
+        except ValueError:
+            raise _BadField("bad field: timestamp is not a number") from None
+    elif isinstance(timestamp, int | float):
+        seconds = timestamp
+    else:
+        raise _BadField(f"bad field: timestamp is {type(timestamp).__name__}")
+    if not math.isfinite(seconds) or not 0 <= seconds < MAX_EPOCH_SECONDS:
+        raise _BadField("bad field: timestamp out of range")
+    return int(seconds * 1000)
+
+
+def _is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _undecodable_reason(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not utf-8"
+    return "invalid json"
+
+
+def _invalid(reason: str) -> InvalidRecord:
+    return {"kind": INVALID, "reason": reason}

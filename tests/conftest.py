@@ -1,0 +1,66 @@
+"""Fixtures: a real Kafka broker for the integration tests, and per-test topic names.
+
+The broker is, in order of preference: the address in `KAFKA_BOOTSTRAP_SERVERS`; a
+testcontainers `confluentinc/cp-kafka` (KRaft) when a Docker engine answers; else the
+project's own local broker started from the Apache Kafka jars. Never a substitute.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Topics, create_topic, free_port
+
+CP_KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    address = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if address:
+        yield address
+    elif _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer(CP_KAFKA_IMAGE).with_kraft() as container:
+            yield container.get_bootstrap_server()
+    else:
+        from login_stream.local_broker import LocalBroker
+
+        with LocalBroker(port=free_port()) as broker:
+            yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> Topics:
+    """Fresh topic and group names, so tests never see each other's messages or state."""
+    suffix = uuid.uuid4().hex[:10]
+    names = Topics(
+        bootstrap=kafka_bootstrap,
+        input=f"user-login-{suffix}",
+        output=f"user-login-processed-{suffix}",
+        consumer_group=f"login-stream-{suffix}",
+    )
+    create_topic(kafka_bootstrap, names.input)
+    create_topic(kafka_bootstrap, names.output)
+    return names
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"

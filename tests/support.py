@@ -1,0 +1,175 @@
+"""Test helpers that talk to the real broker: producing events, running the processor as a
+user would (`python app.py` in a subprocess), and reading the published summaries."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+REPO = Path(__file__).resolve().parent.parent
+SUMMARY_WAIT_SECONDS = 90.0
+SHUTDOWN_WAIT_SECONDS = 15.0
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Topics:
+    bootstrap: str
+    input: str
+    output: str
+    consumer_group: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, num_partitions=partitions)])
+    futures[name].result()
+
+
+def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, int]]) -> int:
+    """Produce (value, timestamp_ms) pairs with random keys; returns how many were sent."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    count = 0
+    for value, timestamp_ms in messages:
+        producer.produce(topic, key=os.urandom(16).hex(), value=value, timestamp=timestamp_ms)
+        producer.poll(0)
+        count += 1
+    remaining = producer.flush(SUMMARY_WAIT_SECONDS)
+    assert remaining == 0, f"{remaining} messages were not delivered"
+    return count
+
+
+def encode(event: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(event)
+
+
+class SummaryReader:
+    """A read_committed consumer of the output topic, as a downstream user would read it."""
+
+    def __init__(self, topics: Topics) -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": topics.bootstrap,
+                "group.id": f"reader-{os.urandom(6).hex()}",
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
+        self._consumer.subscribe([topics.output])
+        self.summaries: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def wait_for(self, count: int, timeout: float = SUMMARY_WAIT_SECONDS) -> list[dict[str, Any]]:
+        """Read until at least `count` summaries have arrived, or fail at the deadline."""
+        deadline = time.monotonic() + timeout
+        while len(self.summaries) < count:
+            assert time.monotonic() < deadline, (
+                f"only {len(self.summaries)} of {count} summaries within {timeout}s"
+            )
+            self._poll_once()
+        return self.summaries
+
+    def read_to_end(self, timeout: float = SUMMARY_WAIT_SECONDS) -> list[dict[str, Any]]:
+        """Read every committed summary up to the end of the topic."""
+        deadline = time.monotonic() + timeout
+        while not self._poll_once(eof_ends=True):
+            assert time.monotonic() < deadline, "output topic end not reached"
+        return self.summaries
+
+    def _poll_once(self, eof_ends: bool = False) -> bool:
+        message = self._consumer.poll(POLL_SECONDS)
+        if message is None:
+            return False
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return eof_ends
+            raise AssertionError(f"consumer error: {error}")
+        self.summaries.append(orjson.loads(message.value()))
+        return False
+
+
+@contextmanager
+def summary_reader(topics: Topics) -> Iterator[SummaryReader]:
+    reader = SummaryReader(topics)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+class Processor:
+    """`python app.py` in a subprocess, configured only through its environment."""
+
+    def __init__(self, topics: Topics, state_dir: Path, log_path: Path, **settings: str) -> None:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap,
+            "INPUT_TOPIC": topics.input,
+            "OUTPUT_TOPIC": topics.output,
+            "CONSUMER_GROUP": topics.consumer_group,
+            "STATE_DIR": str(state_dir),
+            "AUTO_OFFSET_RESET": "earliest",
+            **{name.upper(): value for name, value in settings.items()},
+        }
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self._process = subprocess.Popen(
+            [sys.executable, str(REPO / "app.py")],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """Send `sig` and return the exit code; fails if the process does not exit in time."""
+        if self._process.poll() is None:
+            self._process.send_signal(sig)
+        try:
+            return self._process.wait(SHUTDOWN_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            raise AssertionError(
+                f"processor ignored {sig.name} for {SHUTDOWN_WAIT_SECONDS}s\n{self.log()}"
+            ) from None
+        finally:
+            self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_processor(
+    topics: Topics, state_dir: Path, log_path: Path, **settings: str
+) -> Iterator[Processor]:
+    processor = Processor(topics, state_dir, log_path, **settings)
+    try:
+        yield processor
+    finally:
+        processor.stop(signal.SIGKILL)

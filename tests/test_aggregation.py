@@ -1,0 +1,93 @@
+"""Interval counting, totals and the published summary shape (no Kafka)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from login_stream.aggregation import (
+    add_counts,
+    count_record,
+    empty_counts,
+    start_interval,
+    summarize,
+)
+from login_stream.events import EXPECTED_FIELDS, InvalidRecord, LoginRecord, Record
+
+SUMMARY_FIELDS = [
+    "timestamp_start",
+    "timestamp_end",
+    "interval_messages_consumed",
+    "total_messages_consumed",
+    "interval_missing_field_count",
+    "interval_device_type_count",
+    "total_missing_field_count",
+    "total_device_type_count",
+]
+
+
+def login(device_type: str | None, missing: list[str]) -> LoginRecord:
+    return {"kind": "login", "event_ms": 0, "device_type": device_type, "missing": missing}
+
+
+def random_records(rng: random.Random, n: int) -> list[Record]:
+    records: list[Record] = []
+    for _ in range(n):
+        if rng.random() < 0.1:
+            invalid: InvalidRecord = {"kind": "invalid", "reason": "invalid json"}
+            records.append(invalid)
+            continue
+        missing = [f for f in EXPECTED_FIELDS if rng.random() < 0.05]
+        device = None if "device_type" in missing else rng.choice(["iOS", "android"])
+        records.append(login(device, missing))
+    return records
+
+
+def interval_of(records: list[Record]):  # type: ignore[no-untyped-def]
+    interval = start_interval(records[0])
+    for record in records[1:]:
+        interval = count_record(interval, record)
+    return interval
+
+
+def test_interval_counts_match_a_direct_tally() -> None:
+    records = random_records(random.Random(7), 500)
+    logins = [r for r in records if r["kind"] == "login"]
+
+    interval = interval_of(records)
+
+    assert interval["messages"] == len(logins)
+    assert interval["invalid"] == len(records) - len(logins)
+    assert interval["device_types"] == Counter(
+        r["device_type"] for r in logins if r["device_type"] is not None
+    )
+    assert interval["missing"] == Counter(f for r in logins for f in r["missing"])
+
+
+def test_totals_are_the_sum_of_intervals_and_do_not_alias_them() -> None:
+    rng = random.Random(11)
+    batches = [random_records(rng, 40) for _ in range(5)]
+    totals = empty_counts()
+    for batch in batches:
+        interval = interval_of(batch)
+        totals = add_counts(totals, interval)
+        interval["device_types"]["mutated-later"] = 1
+    everything = interval_of([r for batch in batches for r in batch])
+    assert totals == everything
+
+
+def test_summary_has_the_published_fields_in_seconds() -> None:
+    interval = interval_of([login("iOS", []), login(None, ["device_type"])])
+    totals = add_counts(add_counts(empty_counts(), interval), interval)
+
+    summary = summarize(1730392650_000, 1730392660_000, interval, totals)
+
+    assert list(summary)[: len(SUMMARY_FIELDS)] == SUMMARY_FIELDS
+    assert summary["timestamp_start"] == 1730392650
+    assert summary["timestamp_end"] == 1730392660
+    assert summary["interval_messages_consumed"] == 2
+    assert summary["total_messages_consumed"] == 4
+    assert summary["interval_device_type_count"] == {"iOS": 1}
+    assert summary["interval_missing_field_count"] == {"device_type": 1}
+    assert summary["total_device_type_count"] == {"iOS": 2}
+    assert summary["total_missing_field_count"] == {"device_type": 2}
