@@ -1,0 +1,46 @@
+# login-stream developer commands. Everything runs from the project's own .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BROKER := $(PY) -m login_stream.local_broker
+KAFKA_PORT ?= 9092
+# The test broker gets its own port so a running demo never shares topics or state with it.
+TEST_KAFKA_PORT ?= 39092
+
+.PHONY: install lint test demo kafka-up kafka-down bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	@if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then \
+	  echo "Using the Kafka broker at $$KAFKA_BOOTSTRAP_SERVERS"; \
+	  $(VENV)/bin/pytest; \
+	else \
+	  trap '$(BROKER) down --port $(TEST_KAFKA_PORT)' EXIT; \
+	  $(BROKER) up --port $(TEST_KAFKA_PORT) && \
+	  KAFKA_BOOTSTRAP_SERVERS=localhost:$(TEST_KAFKA_PORT) $(VENV)/bin/pytest; \
+	fi
+
+demo: $(STAMP)
+	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/demo.sh
+
+kafka-up: $(STAMP)
+	$(BROKER) up --port $(KAFKA_PORT)
+
+kafka-down: $(STAMP)
+	$(BROKER) down --port $(KAFKA_PORT)
+
+clean:
+	rm -rf $(VENV) state .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,78 @@
+"""Configuration: defaults, one-line errors for bad values, and `.env.example` in sync."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from login_stream.settings import ConfigError, Settings, load_settings
+from tests.support import REPO
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(str(tmp_path))  # no stray .env
+
+
+def test_defaults_run_without_editing_anything() -> None:
+    settings = load_settings()
+    assert settings.kafka_bootstrap_servers == "localhost:9092"
+    assert settings.input_topic == "user-login"
+    assert settings.output_topic == "user-login-processed"
+    assert settings.window_seconds == 10
+    assert settings.processing_guarantee == "exactly-once"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WINDOW_SECONDS", "abc"),
+        ("WINDOW_SECONDS", "0"),
+        ("LOG_LEVEL", "loud"),
+        ("AUTO_OFFSET_RESET", "sometimes"),
+        ("GENERATOR_MISSING_PROBABILITY", "1.5"),
+    ],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert name in message
+    assert "\n" not in message
+
+
+def test_log_level_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert load_settings().log_level == "DEBUG"
+
+
+def test_processor_exits_with_one_line_for_bad_configuration() -> None:
+    env = {**os.environ, "WINDOW_SECONDS": "abc"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "app.py")], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "WINDOW_SECONDS" in line]
+    assert len(lines) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    example: dict[str, str] = {}
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            example[name] = value
+    assert set(example) == {name.upper() for name in Settings.model_fields}
+    defaults = load_settings()
+    for name, value in example.items():
+        default = getattr(defaults, name.lower())
+        assert value == ("" if default is None else str(default)), name
