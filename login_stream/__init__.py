@@ -2,6 +2,8 @@
 
 import warnings
 
-# Quix Streams imports authlib's httpx integration, which warns on every start about a
-# dependency the pipeline never uses; users should not see it.
-warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+from authlib.deprecate import AuthlibDeprecationWarning
+
+# Quix Streams imports authlib (for Quix Cloud, unused here), which warns on every start.
+# authlib installs an "always" filter when imported, so ours has to be added after that.
+warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
