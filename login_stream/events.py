@@ -51,6 +51,12 @@ class InvalidRecord(TypedDict):
     reason: str
 
 
+class DeadLetter(InvalidRecord):
+    """An invalid record that still carries the original message value for the DLQ."""
+
+    original: bytes | None
+
+
 Record = LoginRecord | InvalidRecord
 
 
@@ -58,22 +64,33 @@ class _BadField(ValueError):
     """A field is present but holds a value of the wrong type or form."""
 
 
-def parse_login(raw: bytes | None, max_bytes: int) -> Record:
+def parse_login(raw: bytes | None, max_bytes: int) -> LoginRecord | DeadLetter:
     """Turn one raw message value into a login record or an invalid record."""
     if raw is None:
-        return _invalid("tombstone")
+        return _dead_letter("tombstone", raw)
     if len(raw) > max_bytes:
-        return _invalid("oversized")
+        return _dead_letter("oversized", raw)
     try:
         event = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _invalid(_undecodable_reason(raw))
+        return _dead_letter(_undecodable_reason(raw), raw)
     if not isinstance(event, dict):
-        return _invalid("not a json object")
+        return _dead_letter("not a json object", raw)
     try:
         return _login_record(event)
     except _BadField as exc:
-        return _invalid(str(exc))
+        return _dead_letter(str(exc), raw)
+
+
+def is_invalid(record: Record) -> bool:
+    return record["kind"] == INVALID
+
+
+def without_original(record: LoginRecord | DeadLetter) -> Record:
+    """The record as counted: the original bytes stay behind on the dead-letter branch."""
+    if record["kind"] == INVALID:
+        return {"kind": INVALID, "reason": record["reason"]}
+    return record
 
 
 def _login_record(event: dict[str, object]) -> LoginRecord:
@@ -127,5 +144,5 @@ def _undecodable_reason(raw: bytes) -> str:
     return "invalid json"
 
 
-def _invalid(reason: str) -> InvalidRecord:
-    return {"kind": INVALID, "reason": reason}
+def _dead_letter(reason: str, original: bytes | None) -> DeadLetter:
+    return {"kind": INVALID, "reason": reason, "original": original}

@@ -2,8 +2,9 @@
 
 Each step is a named function from `events` or `aggregation`; this module only connects them:
 
-    raw bytes -> parse_login -> event time -> one global key -> tumbling window (reduce)
-              -> running totals (state) -> summary -> log -> output topic
+    raw bytes -> parse_login -+-> event time -> one global key -> tumbling window (reduce)
+                              |   -> running totals (state) -> summary -> log -> output topic
+                              +-> invalid ones: original bytes + reason headers -> DLQ topic
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import logging
 from typing import Any, Final
 
-from quixstreams import Application, State
+from quixstreams import Application, State, message_context
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.state.rocksdb import RocksDBOptions
 
@@ -25,7 +26,7 @@ from .aggregation import (
     start_interval,
     summarize,
 )
-from .events import Record, parse_login
+from .events import DeadLetter, Record, is_invalid, parse_login, without_original
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 # pipeline-wide aggregate, and Quix windows are per key, so all records are re-keyed to this.
 GLOBAL_KEY: Final = "all"
 TOTALS_STATE_KEY: Final = "totals"
+DLQ_REASON_HEADER: Final = "dlq-reason"
+DLQ_TOPIC_HEADER: Final = "dlq-source-topic"
+DLQ_PARTITION_HEADER: Final = "dlq-source-partition"
+DLQ_OFFSET_HEADER: Final = "dlq-source-offset"
 WINDOW_NAME: Final = "login-interval"
 
 # The state is one small aggregate, so RocksDB's 1 GiB default block cache is pure waste.
@@ -58,9 +63,15 @@ def build_pipeline(app: Application, settings: Settings) -> StreamingDataFrame:
         settings.input_topic, key_deserializer="bytes", value_deserializer="bytes"
     )
     output_topic = app.topic(settings.output_topic, key_serializer="str", value_serializer="json")
+    dlq_topic = app.topic(settings.dlq_topic, key_serializer="bytes", value_serializer="bytes")
 
-    sdf = app.dataframe(input_topic)
-    sdf = sdf.apply(functools.partial(parse_login, max_bytes=settings.max_message_bytes))
+    records = app.dataframe(input_topic).apply(
+        functools.partial(parse_login, max_bytes=settings.max_message_bytes)
+    )
+    dead_letters = records.filter(is_invalid).set_headers(dead_letter_headers)
+    dead_letters.apply(original_value).to_topic(dlq_topic)
+
+    sdf = records.apply(without_original)
     if settings.event_time == "event":
         sdf = sdf.set_timestamp(event_time_or_record_time)
     sdf = sdf.group_by(global_key, name="global")
@@ -75,6 +86,24 @@ def build_pipeline(app: Application, settings: Settings) -> StreamingDataFrame:
     sdf = sdf.update(log_summary)
     sdf = sdf.to_topic(output_topic)
     return sdf
+
+
+def dead_letter_headers(
+    record: DeadLetter, _key: Any, _timestamp: int, headers: Any
+) -> list[tuple[str, bytes]]:
+    """Why the message is here and where it came from, beside any headers it already had."""
+    source = message_context()
+    return [
+        *(headers or []),
+        (DLQ_REASON_HEADER, record["reason"].encode()),
+        (DLQ_TOPIC_HEADER, source.topic.encode()),
+        (DLQ_PARTITION_HEADER, str(source.partition).encode()),
+        (DLQ_OFFSET_HEADER, str(source.offset).encode()),
+    ]
+
+
+def original_value(record: DeadLetter) -> bytes | None:
+    return record["original"]
 
 
 def event_time_or_record_time(record: Record, _key: Any, record_ms: int, _headers: Any) -> int:

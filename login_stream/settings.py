@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field("localhost:9092", min_length=1)
     input_topic: str = Field("user-login", min_length=1)
     output_topic: str = Field("user-login-processed", min_length=1)
+    dlq_topic: str = Field("user-login-dlq", min_length=1)
 
     # Processor
     consumer_group: str = Field("login-stream", min_length=1)

@@ -54,10 +54,12 @@ def topics(kafka_bootstrap: str) -> Topics:
         bootstrap=kafka_bootstrap,
         input=f"user-login-{suffix}",
         output=f"user-login-processed-{suffix}",
+        dlq=f"user-login-dlq-{suffix}",
         consumer_group=f"login-stream-{suffix}",
     )
     create_topic(kafka_bootstrap, names.input)
     create_topic(kafka_bootstrap, names.output)
+    create_topic(kafka_bootstrap, names.dlq)
     return names
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ class Topics:
     bootstrap: str
     input: str
     output: str
+    dlq: str
     consumer_group: str
 
 
@@ -62,13 +63,13 @@ def encode(event: Mapping[str, Any]) -> bytes:
     return orjson.dumps(event)
 
 
-class SummaryReader:
-    """A read_committed consumer of the output topic, as a downstream user would read it."""
+class TopicReader:
+    """A read_committed consumer of one topic, as a downstream user would read it."""
 
-    def __init__(self, topics: Topics) -> None:
+    def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = Consumer(
             {
-                "bootstrap.servers": topics.bootstrap,
+                "bootstrap.servers": bootstrap,
                 "group.id": f"reader-{os.urandom(6).hex()}",
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
@@ -76,28 +77,30 @@ class SummaryReader:
                 "enable.partition.eof": True,
             }
         )
-        self._consumer.subscribe([topics.output])
-        self.summaries: list[dict[str, Any]] = []
+        self._consumer.subscribe([topic])
+        self.messages: list[Message] = []
+
+    @property
+    def summaries(self) -> list[dict[str, Any]]:
+        return [orjson.loads(message.value()) for message in self.messages]
 
     def close(self) -> None:
         self._consumer.close()
 
-    def wait_for(self, count: int, timeout: float = SUMMARY_WAIT_SECONDS) -> list[dict[str, Any]]:
-        """Read until at least `count` summaries have arrived, or fail at the deadline."""
+    def wait_for(self, count: int, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
+        """Read until at least `count` messages have arrived, or fail at the deadline."""
         deadline = time.monotonic() + timeout
-        while len(self.summaries) < count:
+        while len(self.messages) < count:
             assert time.monotonic() < deadline, (
-                f"only {len(self.summaries)} of {count} summaries within {timeout}s"
+                f"only {len(self.messages)} of {count} messages within {timeout}s"
             )
             self._poll_once()
-        return self.summaries
 
-    def read_to_end(self, timeout: float = SUMMARY_WAIT_SECONDS) -> list[dict[str, Any]]:
-        """Read every committed summary up to the end of the topic."""
+    def read_to_end(self, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
+        """Read every committed message up to the end of the topic."""
         deadline = time.monotonic() + timeout
         while not self._poll_once(eof_ends=True):
-            assert time.monotonic() < deadline, "output topic end not reached"
-        return self.summaries
+            assert time.monotonic() < deadline, "topic end not reached"
 
     def _poll_once(self, eof_ends: bool = False) -> bool:
         message = self._consumer.poll(POLL_SECONDS)
@@ -108,13 +111,19 @@ class SummaryReader:
             if error.code() == KafkaError._PARTITION_EOF:
                 return eof_ends
             raise AssertionError(f"consumer error: {error}")
-        self.summaries.append(orjson.loads(message.value()))
+        self.messages.append(message)
         return False
 
 
 @contextmanager
-def summary_reader(topics: Topics) -> Iterator[SummaryReader]:
-    reader = SummaryReader(topics)
+def summary_reader(topics: Topics) -> Iterator[TopicReader]:
+    with topic_reader(topics.bootstrap, topics.output) as reader:
+        yield reader
+
+
+@contextmanager
+def topic_reader(bootstrap: str, topic: str) -> Iterator[TopicReader]:
+    reader = TopicReader(bootstrap, topic)
     try:
         yield reader
     finally:
@@ -130,6 +139,7 @@ class Processor:
             "KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap,
             "INPUT_TOPIC": topics.input,
             "OUTPUT_TOPIC": topics.output,
+            "DLQ_TOPIC": topics.dlq,
             "CONSUMER_GROUP": topics.consumer_group,
             "STATE_DIR": str(state_dir),
             "AUTO_OFFSET_RESET": "earliest",

@@ -76,7 +76,7 @@ def test_device_types_are_canonicalised(spelling: str, canonical: str) -> None:
     ],
 )
 def test_unreadable_messages_are_invalid_with_a_reason(raw: bytes | None, reason: str) -> None:
-    assert parse_login(raw, MAX_BYTES) == {"kind": "invalid", "reason": reason}
+    assert parse_login(raw, MAX_BYTES) == {"kind": "invalid", "reason": reason, "original": raw}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,48 @@
+"""Bad input never stops the processor and never disappears (real broker)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from login_stream.pipeline import (
+    DLQ_OFFSET_HEADER,
+    DLQ_PARTITION_HEADER,
+    DLQ_REASON_HEADER,
+    DLQ_TOPIC_HEADER,
+)
+from tests.scenario import new_scenario
+from tests.support import Topics, produce, running_processor, summary_reader, topic_reader
+
+
+def test_invalid_messages_are_counted_and_dead_lettered(topics: Topics, tmp_path: Path) -> None:
+    scenario = new_scenario(seed=3)
+    for index in range(4):
+        scenario.add_window_events(index, count=scenario.rng.randint(20, 40), garbage_rate=0.3)
+    scenario.add_window_events(4, count=1)
+    produce(topics.bootstrap, topics.input, scenario.messages)
+    expected = scenario.expected(up_to_window=4)
+
+    with summary_reader(topics) as reader, topic_reader(topics.bootstrap, topics.dlq) as dlq:
+        with running_processor(topics, tmp_path / "state", tmp_path / "p.log") as processor:
+            reader.wait_for(len(expected))
+            dlq.wait_for(len(scenario.dead_letters))
+            assert processor.stop(signal.SIGTERM) == 0, processor.log()
+        reader.read_to_end()
+        summaries = reader.summaries
+        dlq.read_to_end()
+
+    assert summaries == expected
+    # Every message is accounted for: counted as a login or as invalid, nothing else.
+    counted = sum(
+        s["interval_messages_consumed"] + s["interval_invalid_message_count"] for s in summaries
+    )
+    assert counted == len(scenario.messages) - 1  # the last one only opens window 4
+
+    assert [m.value() for m in dlq.messages] == [raw for raw, _, _ in scenario.dead_letters]
+    for message, (_, reason, offset) in zip(dlq.messages, scenario.dead_letters, strict=True):
+        headers = dict(message.headers() or [])
+        assert headers[DLQ_REASON_HEADER].decode().startswith(reason)
+        assert headers[DLQ_TOPIC_HEADER].decode() == topics.input
+        assert headers[DLQ_PARTITION_HEADER] == b"0"
+        assert headers[DLQ_OFFSET_HEADER] == str(offset).encode()
