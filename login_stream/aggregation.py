@@ -54,6 +54,15 @@ def add_counts(totals: Counts, interval: Counts) -> Counts:
     }
 
 
+def skipped_intervals(
+    previous_end_ms: int | None, start_ms: int, duration_ms: int
+) -> list[tuple[int, int]]:
+    """Bounds of the intervals between the last published one and `start_ms`, if any."""
+    if previous_end_ms is None or previous_end_ms >= start_ms:
+        return []
+    return [(begin, begin + duration_ms) for begin in range(previous_end_ms, start_ms, duration_ms)]
+
+
 def summarize(start_ms: int, end_ms: int, interval: Counts, totals: Counts) -> dict[str, Any]:
     """The published summary of one interval, given the totals that include it."""
     return {

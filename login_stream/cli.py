@@ -29,7 +29,8 @@ def describe(settings: Settings) -> str:
     return (
         f"bootstrap={settings.kafka_bootstrap_servers} input={settings.input_topic} "
         f"output={settings.output_topic} group={settings.consumer_group} "
-        f"window={settings.window_seconds}s event_time={settings.event_time} "
+        f"window={settings.window_seconds}s grace={settings.window_grace_seconds}s "
+        f"event_time={settings.event_time} "
         f"guarantee={settings.processing_guarantee} offset_reset={settings.auto_offset_reset} "
         f"state_dir={settings.state_dir}"
     )
@@ -45,8 +46,12 @@ def run_processor() -> int:
     logger.info("login-stream processor starting: %s", describe(settings))
     try:
         app = build_application(settings)
-        build_pipeline(app, settings)
-        app.run()
+        pipeline = build_pipeline(app, settings)
+        pipeline.ticker.start()
+        try:
+            app.run()
+        finally:
+            pipeline.ticker.stop()
     except KafkaException as exc:
         logger.error("Kafka error: %s", exc.args[0] if exc.args else exc)
         return EXIT_RUNTIME_ERROR

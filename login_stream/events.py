@@ -37,6 +37,7 @@ MAX_EPOCH_SECONDS: Final = 100_000_000_000
 
 LOGIN: Final = "login"
 INVALID: Final = "invalid"
+TICK: Final = "tick"
 
 
 class LoginRecord(TypedDict):
@@ -57,7 +58,13 @@ class DeadLetter(InvalidRecord):
     original: bytes | None
 
 
-Record = LoginRecord | InvalidRecord
+class TickRecord(TypedDict):
+    """A beat of the processor's own clock (see `clock`): advances time, counts as nothing."""
+
+    kind: Literal["tick"]
+
+
+Record = LoginRecord | InvalidRecord | TickRecord
 
 
 class _BadField(ValueError):
@@ -84,6 +91,10 @@ def parse_login(raw: bytes | None, max_bytes: int) -> LoginRecord | DeadLetter:
 
 def is_invalid(record: Record) -> bool:
     return record["kind"] == INVALID
+
+
+def is_tick(record: Record) -> bool:
+    return record["kind"] == TICK
 
 
 def without_original(record: LoginRecord | DeadLetter) -> Record:

@@ -2,19 +2,23 @@
 
 Each step is a named function from `events` or `aggregation`; this module only connects them:
 
-    raw bytes -> parse_login -+-> event time -> one global key -> tumbling window (reduce)
-                              |   -> running totals (state) -> summary -> log -> output topic
-                              +-> invalid ones: original bytes + reason headers -> DLQ topic
+    user-login ---> parse_login --+--> invalid: original bytes + reason headers --> DLQ topic
+                                  |
+    clock ticks ------------------+--> event time --> one global key --> tumbling window
+                                       (reduce) --> running totals (state) --> summaries
+                                       --> log --> output topic
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from typing import Any, Final
 
 from quixstreams import Application, State, message_context
 from quixstreams.dataframe import StreamingDataFrame
+from quixstreams.models.topics import TopicConfig
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from .aggregation import (
@@ -23,10 +27,12 @@ from .aggregation import (
     add_counts,
     count_record,
     empty_counts,
+    skipped_intervals,
     start_interval,
     summarize,
 )
-from .events import DeadLetter, Record, is_invalid, parse_login, without_original
+from .clock import Ticker
+from .events import DeadLetter, Record, is_invalid, is_tick, parse_login, without_original
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -35,14 +41,25 @@ logger = logging.getLogger(__name__)
 # pipeline-wide aggregate, and Quix windows are per key, so all records are re-keyed to this.
 GLOBAL_KEY: Final = "all"
 TOTALS_STATE_KEY: Final = "totals"
+LAST_END_STATE_KEY: Final = "last_end_ms"
+WINDOW_NAME: Final = "login-interval"
 DLQ_REASON_HEADER: Final = "dlq-reason"
 DLQ_TOPIC_HEADER: Final = "dlq-source-topic"
 DLQ_PARTITION_HEADER: Final = "dlq-source-partition"
 DLQ_OFFSET_HEADER: Final = "dlq-source-offset"
-WINDOW_NAME: Final = "login-interval"
+
+# Empty intervals between two published ones (the processor was down, or a replay has a hole)
+# are filled in up to this many; a larger hole is logged instead of flooding the output.
+MAX_FILLED_INTERVALS: Final = 8640
 
 # The state is one small aggregate, so RocksDB's 1 GiB default block cache is pure waste.
 ROCKSDB_BLOCK_CACHE_BYTES: Final = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    dataframe: StreamingDataFrame
+    ticker: Ticker
 
 
 def build_application(settings: Settings) -> Application:
@@ -58,9 +75,15 @@ def build_application(settings: Settings) -> Application:
     )
 
 
-def build_pipeline(app: Application, settings: Settings) -> StreamingDataFrame:
+def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     input_topic = app.topic(
         settings.input_topic, key_deserializer="bytes", value_deserializer="bytes"
+    )
+    partitions = input_topic.broker_config.num_partitions or 1
+    clock_topic = app.topic(
+        settings.clock_topic_name,
+        value_deserializer="json",
+        config=TopicConfig(num_partitions=partitions, replication_factor=1),
     )
     output_topic = app.topic(settings.output_topic, key_serializer="str", value_serializer="json")
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="bytes", value_serializer="bytes")
@@ -71,21 +94,37 @@ def build_pipeline(app: Application, settings: Settings) -> StreamingDataFrame:
     dead_letters = records.filter(is_invalid).set_headers(dead_letter_headers)
     dead_letters.apply(original_value).to_topic(dlq_topic)
 
-    sdf = records.apply(without_original)
+    sdf = records.apply(without_original).concat(app.dataframe(clock_topic))
     if settings.event_time == "event":
         sdf = sdf.set_timestamp(event_time_or_record_time)
     sdf = sdf.group_by(global_key, name="global")
+    duration_ms = settings.window_seconds * MILLIS_PER_SECOND
     sdf = (
         sdf.tumbling_window(
-            duration_ms=settings.window_seconds * MILLIS_PER_SECOND, name=WINDOW_NAME
+            duration_ms=duration_ms,
+            grace_ms=settings.window_grace_seconds * MILLIS_PER_SECOND,
+            name=WINDOW_NAME,
+            on_late=report_late,
         )
         .reduce(reducer=count_record, initializer=start_interval)
         .final()
     )
-    sdf = sdf.apply(add_running_totals, stateful=True)
+    sdf = sdf.apply(
+        functools.partial(publish_intervals, duration_ms=duration_ms), stateful=True, expand=True
+    )
+    if not settings.emit_empty_intervals:
+        sdf = sdf.filter(has_messages)
     sdf = sdf.update(log_summary)
     sdf = sdf.to_topic(output_topic)
-    return sdf
+
+    ticker = Ticker(
+        settings.kafka_bootstrap_servers,
+        clock_topic.name,
+        partitions,
+        settings.clock_tick_seconds,
+        GLOBAL_KEY,
+    )
+    return Pipeline(dataframe=sdf, ticker=ticker)
 
 
 def dead_letter_headers(
@@ -116,12 +155,43 @@ def global_key(_record: Record) -> str:
     return GLOBAL_KEY
 
 
-def add_running_totals(window: dict[str, Any], state: State[str, Any]) -> dict[str, Any]:
-    """Fold a closed window into the persisted totals and build its published summary."""
-    interval: Counts = window["value"]
-    totals = add_counts(state.get(TOTALS_STATE_KEY) or empty_counts(), interval)
+def report_late(
+    value: Any,
+    key: Any,
+    timestamp_ms: int,
+    late_by_ms: int,
+    start: int,
+    end: int,
+    store_name: str,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> bool:
+    """Keep Quix's late-record warning, except for clock ticks: a tick that trails the event
+    time (events stamped ahead of this machine's clock) is harmless and would flood the log."""
+    return not is_tick(value)
+
+
+def publish_intervals(
+    window: dict[str, Any], state: State[str, Any], duration_ms: int
+) -> list[dict[str, Any]]:
+    """Fold a closed window into the persisted totals and build its summary, preceded by
+    zero summaries for any intervals skipped since the last one, so the series has no holes."""
+    totals: Counts = state.get(TOTALS_STATE_KEY) or empty_counts()
+    skipped = skipped_intervals(state.get(LAST_END_STATE_KEY), window["start"], duration_ms)
+    if len(skipped) > MAX_FILLED_INTERVALS:
+        logger.warning("not filling %d empty intervals before %d", len(skipped), window["start"])
+        skipped = []
+    summaries = [summarize(start, end, empty_counts(), totals) for start, end in skipped]
+    totals = add_counts(totals, window["value"])
     state.set(TOTALS_STATE_KEY, totals)
-    return summarize(window["start"], window["end"], interval, totals)
+    state.set(LAST_END_STATE_KEY, window["end"])
+    summaries.append(summarize(window["start"], window["end"], window["value"], totals))
+    return summaries
+
+
+def has_messages(summary: dict[str, Any]) -> bool:
+    return bool(summary["interval_messages_consumed"] or summary["interval_invalid_message_count"])
 
 
 def log_summary(summary: dict[str, Any]) -> None:

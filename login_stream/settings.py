@@ -33,11 +33,16 @@ class Settings(BaseSettings):
     input_topic: str = Field("user-login", min_length=1)
     output_topic: str = Field("user-login-processed", min_length=1)
     dlq_topic: str = Field("user-login-dlq", min_length=1)
+    # Empty means "<consumer_group>-clock": each pipeline keeps its own clock.
+    clock_topic: str = ""
 
     # Processor
     consumer_group: str = Field("login-stream", min_length=1)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     window_seconds: int = Field(10, gt=0)
+    window_grace_seconds: int = Field(2, ge=0)
+    emit_empty_intervals: bool = True
+    clock_tick_seconds: float = Field(0.5, gt=0)
     event_time: Literal["event", "kafka"] = "event"
     state_dir: Path = Path("state")
     commit_interval_seconds: float = Field(1.0, gt=0)
@@ -50,6 +55,10 @@ class Settings(BaseSettings):
     generator_count: int = Field(0, ge=0)
     generator_seed: int | None = None
     generator_missing_probability: float = Field(0.05, ge=0, le=1)
+
+    @property
+    def clock_topic_name(self) -> str:
+        return self.clock_topic or f"{self.consumer_group}-clock"
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ the pipeline's own aggregation code.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import Counter
@@ -126,8 +127,46 @@ class Scenario:
         return summaries
 
 
-def new_scenario(seed: int) -> Scenario:
-    # Well in the past and aligned to the window grid, so every bound is known in advance.
+def new_scenario(seed: int, windows_from_now: int = -100) -> Scenario:
+    """A scenario on the window grid, starting `windows_from_now` windows from the current one.
+
+    In the past, the processor's clock closes every window of the scenario at once. In the
+    future, windows close only as later events arrive, so a test controls exactly which are
+    published, and events produced later are never late.
+    """
     now = int(time.time())
-    first = now - now % WINDOW_SECONDS - 100 * WINDOW_SECONDS
+    first = now - now % WINDOW_SECONDS + windows_from_now * WINDOW_SECONDS
     return Scenario(rng=random.Random(seed), first_window=first)
+
+
+def assert_series(summaries: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """The expected summaries, and around them only what the processor's clock adds: empty
+    intervals from its start up to the first event, and after the last event up to now.
+    The whole series is contiguous; an empty interval never changes the totals."""
+    first = expected[0]["timestamp_start"]
+    lead = next(i for i, s in enumerate(summaries) if s["timestamp_start"] == first)
+    assert summaries[lead : lead + len(expected)] == expected
+    for previous, summary in itertools.pairwise(summaries):
+        assert summary["timestamp_start"] == previous["timestamp_end"]
+    for index, summary in enumerate(summaries):
+        if lead <= index < lead + len(expected):
+            continue
+        assert summary["interval_messages_consumed"] == 0
+        assert summary["interval_invalid_message_count"] == 0
+        assert summary["interval_device_type_count"] == {}
+        assert summary["interval_missing_field_count"] == {}
+        before = expected[-1] if index > lead else None
+        assert _totals(summary) == (_totals(before) if before else _totals(_empty_totals()))
+
+
+def _totals(summary: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in summary.items() if name.startswith("total_")}
+
+
+def _empty_totals() -> dict[str, Any]:
+    return {
+        "total_messages_consumed": 0,
+        "total_missing_field_count": {},
+        "total_device_type_count": {},
+        "total_invalid_message_count": 0,
+    }

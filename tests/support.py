@@ -96,6 +96,13 @@ class TopicReader:
             )
             self._poll_once()
 
+    def wait_for_interval(self, start: int, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
+        """Read until the summary of the interval starting at `start` (epoch s) has arrived."""
+        deadline = time.monotonic() + timeout
+        while not any(s["timestamp_start"] >= start for s in self.summaries[-1:]):
+            assert time.monotonic() < deadline, f"interval {start} not published in {timeout}s"
+            self._poll_once()
+
     def read_to_end(self, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
         """Read every committed message up to the end of the topic."""
         deadline = time.monotonic() + timeout
@@ -140,6 +147,7 @@ class Processor:
             "INPUT_TOPIC": topics.input,
             "OUTPUT_TOPIC": topics.output,
             "DLQ_TOPIC": topics.dlq,
+            "CLOCK_TOPIC": f"{topics.consumer_group}-clock",
             "CONSUMER_GROUP": topics.consumer_group,
             "STATE_DIR": str(state_dir),
             "AUTO_OFFSET_RESET": "earliest",
