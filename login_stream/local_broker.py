@@ -1,0 +1,329 @@
+"""A real single-node Apache Kafka broker (KRaft) on loopback, without Docker.
+
+The broker's jars come from Maven Central (`kafka/pom.xml`), fetched once with Maven into the
+git-ignored `.kafka/` folder. Each start formats fresh storage in a temporary directory.
+Java 17 and Maven are the only requirements.
+
+    python -m login_stream.local_broker up|down|status|restart [--port 9092]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+REPO: Final = Path(__file__).resolve().parent.parent
+POM: Final = REPO / "kafka" / "pom.xml"
+CACHE: Final = REPO / ".kafka"
+KAFKA_VERSION: Final = "4.3.1"
+DEFAULT_PORT: Final = 9092
+START_TIMEOUT_SECONDS: Final = 90.0
+STOP_TIMEOUT_SECONDS: Final = 20.0
+PROBE_TIMEOUT_SECONDS: Final = 2.0
+LOG_TAIL_LINES: Final = 30
+# A small heap: the broker serves tests and demos on a 2-core machine next to the pipeline.
+JVM_OPTIONS: Final = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC")
+
+LOG4J2_CONFIG: Final = """\
+Configuration:
+  name: local-broker
+  Appenders:
+    File:
+      name: file
+      fileName: "{log}"
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: file
+"""
+
+
+class BrokerError(Exception):
+    """The broker could not be fetched, started or stopped; the message is for the user."""
+
+
+class LocalBroker:
+    """One broker on `localhost:<port>`, its files under `.kafka/run/<port>/`."""
+
+    def __init__(self, port: int = DEFAULT_PORT, root: Path = CACHE) -> None:
+        self.port = port
+        self.root = root
+        self.run_dir = root / "run" / str(port)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"localhost:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "broker.log"
+
+    def __enter__(self) -> LocalBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def is_running(self) -> bool:
+        pid = self._pid()
+        return pid is not None and _alive(pid)
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Start the broker and return once it answers; a no-op if it already runs."""
+        if self.is_running():
+            self._wait_until_ready(timeout)
+            return
+        if _port_taken(self.port):
+            raise BrokerError(f"port {self.port} is in use by another program")
+        libs = fetch_jars(self.root)
+        data_dir = self._data_dir()
+        if data_dir is None:
+            data_dir = Path(tempfile.mkdtemp(prefix=f"kafka-{self.port}-"))
+            self._write_config(data_dir)
+            self._format_storage(libs)
+            (self.run_dir / "data_dir").write_text(str(data_dir))
+        self._launch(libs)
+        self._wait_until_ready(timeout)
+
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the broker; its storage is removed unless `keep_data` (for a restart)."""
+        pid = self._pid()
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            if not _wait_for_exit(pid, STOP_TIMEOUT_SECONDS):
+                os.kill(pid, signal.SIGKILL)
+                _wait_for_exit(pid, STOP_TIMEOUT_SECONDS)
+        (self.run_dir / "pid").unlink(missing_ok=True)
+        data_dir = self._data_dir()
+        if not keep_data and data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            (self.run_dir / "data_dir").unlink(missing_ok=True)
+
+    def restart(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Stop the broker process and start it again on the same storage."""
+        self.stop(keep_data=True)
+        self.start(timeout)
+
+    def _pid(self) -> int | None:
+        try:
+            return int((self.run_dir / "pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _data_dir(self) -> Path | None:
+        try:
+            path = Path((self.run_dir / "data_dir").read_text())
+        except FileNotFoundError:
+            return None
+        return path if path.is_dir() else None
+
+    def _write_config(self, data_dir: Path) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        controller_port = _free_port()
+        properties = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://localhost:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "log.dirs": str(data_dir),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "true",
+            # A single node can hold only one replica of the internal topics.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+        }
+        text = "".join(f"{name}={value}\n" for name, value in properties.items())
+        (self.run_dir / "server.properties").write_text(text)
+        (self.run_dir / "log4j2.yaml").write_text(LOG4J2_CONFIG.format(log=self.log_path))
+
+    def _java(self, libs: Path, main: str, *args: str) -> list[str]:
+        return [
+            "java",
+            *JVM_OPTIONS,
+            f"-Dlog4j2.configurationFile={self.run_dir / 'log4j2.yaml'}",
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
+        ]
+
+    def _format_storage(self, libs: Path) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        config = str(self.run_dir / "server.properties")
+        command = self._java(
+            libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config
+        )
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BrokerError(f"formatting Kafka storage failed: {result.stderr.strip()[-500:]}")
+
+    def _launch(self, libs: Path) -> None:
+        config = str(self.run_dir / "server.properties")
+        with self.log_path.open("ab") as log:
+            process = subprocess.Popen(
+                self._java(libs, "kafka.Kafka", config),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Its own session: a Ctrl-C meant for a test run must not kill it midway.
+                start_new_session=True,
+            )
+        (self.run_dir / "pid").write_text(str(process.pid))
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_running():
+                raise BrokerError(f"the broker exited during start-up\n{self._log_tail()}")
+            try:
+                admin.list_topics(timeout=PROBE_TIMEOUT_SECONDS)
+                return
+            except KafkaException:
+                continue
+        raise BrokerError(f"the broker did not answer within {timeout:.0f}s\n{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return "(no broker log)"
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def fetch_jars(root: Path = CACHE) -> Path:
+    """The folder of the broker's jars, fetched with Maven the first time."""
+    libs = root / f"libs-{KAFKA_VERSION}"
+    complete = libs / ".complete"
+    if complete.exists():
+        return libs
+    for tool in ("java", "mvn"):
+        if shutil.which(tool) is None:
+            raise BrokerError(
+                f"'{tool}' is not installed; the local Kafka broker needs Java 17 and Maven"
+            )
+    shutil.rmtree(libs, ignore_errors=True)
+    print(
+        f"Fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central into {libs} ...", flush=True
+    )
+    result = subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            f"-Dkafka.version={KAFKA_VERSION}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={libs}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip().splitlines()
+        raise BrokerError(
+            "Maven could not fetch the Kafka jars:\n" + "\n".join(output[-LOG_TAIL_LINES:])
+        )
+    # Written last, so an interrupted fetch is redone next time.
+    complete.write_text(KAFKA_VERSION)
+    return libs
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of this process counts as gone.
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return finished == 0
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("command", choices=["up", "down", "status", "restart"])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("KAFKA_PORT", DEFAULT_PORT)))
+    args = parser.parse_args(argv)
+    broker = LocalBroker(port=args.port)
+    try:
+        if args.command == "up":
+            already = broker.is_running()
+            broker.start()
+            state = "already running" if already else "ready"
+            print(f"Kafka broker {state} on {broker.bootstrap_servers} (log: {broker.log_path})")
+        elif args.command == "down":
+            was_running = broker.is_running()
+            broker.stop()
+            outcome = "stopped" if was_running else "was not running"
+            print(f"Kafka broker on port {args.port} {outcome}")
+        elif args.command == "restart":
+            broker.restart()
+            print(f"Kafka broker restarted on {broker.bootstrap_servers}")
+        else:
+            running = broker.is_running()
+            print(f"Kafka broker on port {args.port}: {'running' if running else 'not running'}")
+            return 0 if running else 1
+    except BrokerError as exc:
+        print(f"local_broker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
