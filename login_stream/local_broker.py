@@ -99,7 +99,7 @@ class LocalBroker:
             return
         if _port_taken(self.port):
             raise BrokerError(f"port {self.port} is in use by another program")
-        libs = fetch_jars(self.root)
+        libs = fetch_jars()
         data_dir = self._data_dir()
         if data_dir is None:
             data_dir = Path(tempfile.mkdtemp(prefix=f"kafka-{self.port}-"))

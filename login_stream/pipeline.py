@@ -72,6 +72,16 @@ def build_application(settings: Settings) -> Application:
         processing_guarantee=settings.processing_guarantee,
         rocksdb_options=RocksDBOptions(block_cache_size=ROCKSDB_BLOCK_CACHE_BYTES),
         loglevel=settings.log_level,
+        # Kafka's 45 s default would keep a restarted processor waiting that long after a crash.
+        consumer_extra_config={
+            "session.timeout.ms": settings.consumer_session_timeout_seconds * MILLIS_PER_SECOND
+        },
+        # Quix picks a random transactional.id per start; after a crash the old one's open
+        # transaction would then hold back read_committed readers until it times out (60 s).
+        # A stable id lets the restarted processor abort it immediately.
+        producer_extra_config={
+            "transactional.id": f"{settings.consumer_group}-{settings.processor_instance_id}"
+        },
     )
 
 

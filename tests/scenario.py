@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from confluent_kafka import Producer
 
 from login_stream.events import EXPECTED_FIELDS
 from tests.support import encode
@@ -48,31 +51,41 @@ class Scenario:
 
     rng: random.Random
     first_window: int
+    window_seconds: int = WINDOW_SECONDS
     messages: list[tuple[bytes | None, int]] = field(default_factory=list)
     windows: dict[int, Window] = field(default_factory=dict)
     # (original value, reason, offset in a fresh one-partition input topic)
     dead_letters: list[tuple[bytes | None, str, int]] = field(default_factory=list)
 
     def window(self, index: int) -> Window:
-        start = self.first_window + index * WINDOW_SECONDS
+        start = self.first_window + index * self.window_seconds
         return self.windows.setdefault(start, Window(start))
 
     def add_window_events(self, index: int, count: int, garbage_rate: float = 0.0) -> None:
-        window = self.window(index)
-        times = sorted(window.start + self.rng.uniform(0, WINDOW_SECONDS) for _ in range(count))
-        for moment in times:
-            if self.rng.random() < garbage_rate:
-                raw, reason = self.rng.choice(GARBAGE)
-                self.dead_letters.append((raw, reason, len(self.messages)))
-                self.messages.append((raw, int(moment * MS)))
-                window.invalid += 1
-                continue
-            event, device, missing = self._event(int(moment))
-            self.messages.append((encode(event), int(moment * MS)))
-            window.messages += 1
-            window.missing.update(missing)
-            if device is not None:
-                window.device_types[CANONICAL[device]] += 1
+        start = self.window(index).start
+        moments = sorted(start + self.rng.uniform(0, self.window_seconds) for _ in range(count))
+        for moment in moments:
+            self.add_message_at(moment, garbage_rate)
+
+    def add_message_at(self, moment: float, garbage_rate: float = 0.0) -> tuple[bytes | None, int]:
+        """Add one message created at `moment` (epoch s); returns its value and timestamp."""
+        start = int(moment) - int(moment) % self.window_seconds
+        window = self.windows.setdefault(start, Window(start))
+        timestamp_ms = int(moment * MS)
+        if self.rng.random() < garbage_rate:
+            raw, reason = self.rng.choice(GARBAGE)
+            self.dead_letters.append((raw, reason, len(self.messages)))
+            self.messages.append((raw, timestamp_ms))
+            window.invalid += 1
+            return raw, timestamp_ms
+        event, device, missing = self._event(int(moment))
+        value = encode(event)
+        self.messages.append((value, timestamp_ms))
+        window.messages += 1
+        window.missing.update(missing)
+        if device is not None:
+            window.device_types[CANONICAL[device]] += 1
+        return value, timestamp_ms
 
     def _event(self, seconds: int) -> tuple[dict[str, Any], str | None, list[str]]:
         rng = self.rng
@@ -99,13 +112,15 @@ class Scenario:
                 event[name] = blank
         return event, (None if "device_type" in missing else device), missing
 
-    def expected(self, up_to_window: int) -> list[dict[str, Any]]:
+    def expected(self, up_to_window: int | None = None) -> list[dict[str, Any]]:
         summaries = []
         messages = invalid = 0
         devices: Counter[str] = Counter()
         missing: Counter[str] = Counter()
-        for start in sorted(self.windows)[:up_to_window]:
-            window = self.windows[start]
+        # Intervals without a message between the first and the last are published too.
+        grid = range(min(self.windows), max(self.windows) + 1, self.window_seconds)
+        for start in list(grid)[:up_to_window]:
+            window = self.windows.get(start, Window(start))
             messages += window.messages
             invalid += window.invalid
             devices += window.device_types
@@ -113,7 +128,7 @@ class Scenario:
             summaries.append(
                 {
                     "timestamp_start": start,
-                    "timestamp_end": start + WINDOW_SECONDS,
+                    "timestamp_end": start + self.window_seconds,
                     "interval_messages_consumed": window.messages,
                     "total_messages_consumed": messages,
                     "interval_missing_field_count": dict(window.missing),
@@ -127,15 +142,11 @@ class Scenario:
         return summaries
 
 
-def new_scenario(seed: int, windows_from_now: int = -100) -> Scenario:
-    """A scenario on the window grid, starting `windows_from_now` windows from the current one.
-
-    In the past, the processor's clock closes every window of the scenario at once. In the
-    future, windows close only as later events arrive, so a test controls exactly which are
-    published, and events produced later are never late.
-    """
+def new_scenario(seed: int) -> Scenario:
+    """A scenario well in the past, on the window grid, so every bound is known in advance;
+    the processor's clock closes all of its windows as soon as it has read them."""
     now = int(time.time())
-    first = now - now % WINDOW_SECONDS + windows_from_now * WINDOW_SECONDS
+    first = now - now % WINDOW_SECONDS - 100 * WINDOW_SECONDS
     return Scenario(rng=random.Random(seed), first_window=first)
 
 
@@ -170,3 +181,43 @@ def _empty_totals() -> dict[str, Any]:
         "total_device_type_count": {},
         "total_invalid_message_count": 0,
     }
+
+
+class RealTimeProducer(threading.Thread):
+    """Produces the scenario's events paced to a rate, each stamped with its creation time."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        scenario: Scenario,
+        count: int,
+        rate: float,
+        garbage_rate: float = 0.0,
+    ) -> None:
+        super().__init__(daemon=True)
+        self._rate = rate
+        self._garbage_rate = garbage_rate
+        self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+        self._topic = topic
+        self._scenario = scenario
+        self._count = count
+        self.failed: list[str] = []
+
+    def run(self) -> None:
+        started = time.monotonic()
+        for sent in range(self._count):
+            # Pacing is the load profile here, not a wait for a condition.
+            ahead = sent / self._rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+            value, timestamp_ms = self._scenario.add_message_at(time.time(), self._garbage_rate)
+            self._producer.produce(
+                self._topic, value=value, timestamp=timestamp_ms, on_delivery=self._delivered
+            )
+            self._producer.poll(0)
+        assert self._producer.flush(120) == 0
+
+    def _delivered(self, error: object, _message: object) -> None:
+        if error is not None:
+            self.failed.append(str(error))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import signal
 from pathlib import Path
 
-from tests.scenario import assert_series, new_scenario
+from tests.scenario import RealTimeProducer, Scenario, assert_series, new_scenario
 from tests.support import Topics, produce, running_processor, summary_reader
+
+# Events produced live, stamped with the wall clock, in short intervals to keep tests quick.
+REAL_TIME_WINDOW = 2
+REAL_TIME = {"WINDOW_SECONDS": str(REAL_TIME_WINDOW), "WINDOW_GRACE_SECONDS": "2"}
 
 
 def test_every_interval_is_summarised_exactly(
@@ -32,30 +37,24 @@ def test_every_interval_is_summarised_exactly(
 def test_totals_continue_after_a_restart_with_an_empty_state_dir(
     topics: Topics, tmp_path: Path
 ) -> None:
-    scenario = new_scenario(seed=2, windows_from_now=6)
-    for index in range(3):
-        scenario.add_window_events(index, count=scenario.rng.randint(5, 30))
-    scenario.add_window_events(3, count=4)
-    produce(topics.bootstrap, topics.input, scenario.messages)
-    sent = len(scenario.messages)
-
+    scenario = Scenario(rng=random.Random(2), first_window=0, window_seconds=REAL_TIME_WINDOW)
     log = tmp_path / "processor.log"
     with summary_reader(topics) as reader:
-        with running_processor(topics, tmp_path / "state-first", log) as processor:
-            reader.wait_for_interval(scenario.expected(up_to_window=3)[-1]["timestamp_start"])
+        with running_processor(topics, tmp_path / "first", log, **REAL_TIME) as processor:
+            first = RealTimeProducer(topics.bootstrap, topics.input, scenario, 3000, 500)
+            first.start()
+            first.join()
+            reader.wait_for_interval(max(scenario.windows))
             assert processor.stop(signal.SIGTERM) == 0, processor.log()
-
-        for index in range(3, 6):
-            scenario.add_window_events(index, count=scenario.rng.randint(5, 30))
-        scenario.add_window_events(6, count=1)
-        produce(topics.bootstrap, topics.input, scenario.messages[sent:])
 
         # A fresh state dir, as a new container without its volume: totals come back
         # from the changelog topic, not from local files.
-        with running_processor(topics, tmp_path / "state-second", log) as processor:
-            reader.wait_for_interval(scenario.expected(up_to_window=6)[-1]["timestamp_start"])
+        with running_processor(topics, tmp_path / "second", log, **REAL_TIME) as processor:
+            second = RealTimeProducer(topics.bootstrap, topics.input, scenario, 3000, 500)
+            second.start()
+            second.join()
+            reader.wait_for_interval(max(scenario.windows))
             assert processor.stop(signal.SIGTERM) == 0, processor.log()
         reader.read_to_end()
-        summaries = reader.summaries
 
-    assert_series(summaries, scenario.expected(up_to_window=6))
+    assert_series(reader.summaries, scenario.expected())
