@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final, TypedDict
 
-from .events import INVALID, LOGIN, Record
+from .events import INVALID, LATE, LOGIN, Record
 
 MILLIS_PER_SECOND: Final = 1000
 
@@ -17,12 +17,13 @@ MILLIS_PER_SECOND: Final = 1000
 class Counts(TypedDict):
     messages: int
     invalid: int
+    late: int
     missing: dict[str, int]
     device_types: dict[str, int]
 
 
 def empty_counts() -> Counts:
-    return {"messages": 0, "invalid": 0, "missing": {}, "device_types": {}}
+    return {"messages": 0, "invalid": 0, "late": 0, "missing": {}, "device_types": {}}
 
 
 def start_interval(record: Record) -> Counts:
@@ -41,6 +42,8 @@ def count_record(interval: Counts, record: Record) -> Counts:
             _increment(interval["missing"], field)
     elif record["kind"] == INVALID:
         interval["invalid"] += 1
+    elif record["kind"] == LATE:
+        interval["late"] += 1
     return interval
 
 
@@ -49,9 +52,20 @@ def add_counts(totals: Counts, interval: Counts) -> Counts:
     return {
         "messages": totals["messages"] + interval["messages"],
         "invalid": totals["invalid"] + interval["invalid"],
+        "late": totals["late"] + interval["late"],
         "missing": _add_tallies(totals["missing"], interval["missing"]),
         "device_types": _add_tallies(totals["device_types"], interval["device_types"]),
     }
+
+
+def is_closed(timestamp_ms: int, watermark_ms: int, duration_ms: int, grace_ms: int) -> bool:
+    """Whether the interval holding `timestamp_ms` has closed once time reached `watermark_ms`.
+
+    The same rule as Quix Streams' tumbling window: an interval closes when the latest time
+    seen passes its end by the grace period. A record for a closed interval is *late*.
+    """
+    interval_end = timestamp_ms - timestamp_ms % duration_ms + duration_ms
+    return interval_end <= watermark_ms - grace_ms
 
 
 def skipped_intervals(
@@ -76,6 +90,8 @@ def summarize(start_ms: int, end_ms: int, interval: Counts, totals: Counts) -> d
         "total_device_type_count": totals["device_types"],
         "interval_invalid_message_count": interval["invalid"],
         "total_invalid_message_count": totals["invalid"],
+        "interval_late_message_count": interval["late"],
+        "total_late_message_count": totals["late"],
     }
 
 

@@ -6,6 +6,9 @@ Every raw message becomes exactly one small record, so nothing that arrives is l
   aggregation needs: the event time, the canonical device type and the missing fields;
 * an *invalid* record with a short reason for anything that cannot be read as a login event.
 
+Both remember where the message came from (`Origin`), and a login keeps its original text, so
+that a login found *late* further down the pipeline can still be dead-lettered whole.
+
 Records are plain JSON-serialisable dicts because they may cross a repartition topic.
 """
 
@@ -37,60 +40,91 @@ MAX_EPOCH_SECONDS: Final = 100_000_000_000
 
 LOGIN: Final = "login"
 INVALID: Final = "invalid"
+LATE: Final = "late"
 TICK: Final = "tick"
 
 
-class LoginRecord(TypedDict):
+class Origin(TypedDict):
+    """Where a message was read: the dead-letter headers name it."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class _Placed(TypedDict, total=False):
+    # Set only on a record that arrived after its interval closed: the time of the interval
+    # it is counted in instead (see `aggregation.is_closed`).
+    at_ms: int
+
+
+class LoginRecord(_Placed):
     kind: Literal["login"]
     event_ms: int | None
     device_type: str | None
     missing: list[str]
+    original: str
+    origin: Origin
 
 
-class InvalidRecord(TypedDict):
+class InvalidRecord(_Placed):
     kind: Literal["invalid"]
     reason: str
 
 
 class DeadLetter(InvalidRecord):
-    """An invalid record that still carries the original message value for the DLQ."""
+    """An invalid record that still carries the original message and its origin for the DLQ."""
 
     original: bytes | None
+    origin: Origin
 
 
-class TickRecord(TypedDict):
+class LateRecord(_Placed):
+    """A login that arrived after its interval had closed: counted as late, dead-lettered."""
+
+    kind: Literal["late"]
+    reason: str
+    original: str
+    origin: Origin
+
+
+class TickRecord(_Placed):
     """A beat of the processor's own clock (see `clock`): advances time, counts as nothing."""
 
     kind: Literal["tick"]
 
 
-Record = LoginRecord | InvalidRecord | TickRecord
+Record = LoginRecord | InvalidRecord | LateRecord | TickRecord
 
 
 class _BadField(ValueError):
     """A field is present but holds a value of the wrong type or form."""
 
 
-def parse_login(raw: bytes | None, max_bytes: int) -> LoginRecord | DeadLetter:
+def parse_login(raw: bytes | None, max_bytes: int, origin: Origin) -> LoginRecord | DeadLetter:
     """Turn one raw message value into a login record or an invalid record."""
     if raw is None:
-        return _dead_letter("tombstone", raw)
+        return _dead_letter("tombstone", raw, origin)
     if len(raw) > max_bytes:
-        return _dead_letter("oversized", raw)
+        return _dead_letter("oversized", raw, origin)
     try:
         event = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _dead_letter(_undecodable_reason(raw), raw)
+        return _dead_letter(_undecodable_reason(raw), raw, origin)
     if not isinstance(event, dict):
-        return _dead_letter("not a json object", raw)
+        return _dead_letter("not a json object", raw, origin)
     try:
-        return _login_record(event)
+        return _login_record(event, raw, origin)
     except _BadField as exc:
-        return _dead_letter(str(exc), raw)
+        return _dead_letter(str(exc), raw, origin)
 
 
 def is_invalid(record: Record) -> bool:
     return record["kind"] == INVALID
+
+
+def is_late(record: Record) -> bool:
+    return record["kind"] == LATE
 
 
 def is_tick(record: Record) -> bool:
@@ -98,13 +132,33 @@ def is_tick(record: Record) -> bool:
 
 
 def without_original(record: LoginRecord | DeadLetter) -> Record:
-    """The record as counted: the original bytes stay behind on the dead-letter branch."""
+    """The record as counted: an invalid message's bytes stay behind on the dead-letter branch
+    (they need not be text, so they could not cross a JSON repartition topic anyway)."""
     if record["kind"] == INVALID:
         return {"kind": INVALID, "reason": record["reason"]}
     return record
 
 
-def _login_record(event: dict[str, object]) -> LoginRecord:
+def placed_late(record: Record, at_ms: int) -> Record:
+    """`record`, arrived after its interval closed, re-placed at `at_ms` in an open interval.
+
+    A login becomes a late record; anything else keeps its kind (an invalid message is already
+    dead-lettered and counted as invalid, a tick counts as nothing) and only moves in time.
+    """
+    if record["kind"] == LOGIN:
+        return {
+            "kind": LATE,
+            "reason": LATE,
+            "original": record["original"],
+            "origin": record["origin"],
+            "at_ms": at_ms,
+        }
+    placed = record.copy()
+    placed["at_ms"] = at_ms
+    return placed
+
+
+def _login_record(event: dict[str, object], raw: bytes, origin: Origin) -> LoginRecord:
     missing = [field for field in EXPECTED_FIELDS if _is_blank(event.get(field))]
     for field in _TEXT_FIELDS:
         value = event.get(field)
@@ -117,6 +171,9 @@ def _login_record(event: dict[str, object]) -> LoginRecord:
         if "device_type" in missing
         else canonical_device_type(cast(str, event["device_type"])),
         "missing": missing,
+        # orjson accepted it, so it is valid UTF-8.
+        "original": raw.decode(),
+        "origin": origin,
     }
 
 
@@ -155,5 +212,5 @@ def _undecodable_reason(raw: bytes) -> str:
     return "invalid json"
 
 
-def _dead_letter(reason: str, original: bytes | None) -> DeadLetter:
-    return {"kind": INVALID, "reason": reason, "original": original}
+def _dead_letter(reason: str, original: bytes | None, origin: Origin) -> DeadLetter:
+    return {"kind": INVALID, "reason": reason, "original": original, "origin": origin}

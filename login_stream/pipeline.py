@@ -2,11 +2,17 @@
 
 Each step is a named function from `events` or `aggregation`; this module only connects them:
 
-    user-login ---> parse_login --+--> invalid: original bytes + reason headers --> DLQ topic
-                                  |
-    clock ticks ------------------+--> event time --> one global key --> tumbling window
-                                       (reduce) --> running totals (state) --> summaries
-                                       --> log --> output topic
+    user-login --> parse_login --+--> invalid: original bytes + reason headers --> DLQ topic
+                                 |
+    clock ticks -----------------+--> event time --> one global key --> late check (state)
+                                        +--> late: original bytes + reason headers --> DLQ topic
+                                        |
+                                        +--> tumbling window (reduce) --> running totals
+                                             (state) --> summaries --> log --> output topic
+
+The late check keeps the latest time seen (the window's own watermark) and moves a record
+whose interval has already closed into the open one, marked late, instead of letting the
+window drop it: every message read is counted exactly once somewhere.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any, Final
 from quixstreams import Application, State, message_context
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.models.topics import TopicConfig
+from quixstreams.models.types import HeadersTuples
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from .aggregation import (
@@ -27,12 +34,24 @@ from .aggregation import (
     add_counts,
     count_record,
     empty_counts,
+    is_closed,
     skipped_intervals,
     start_interval,
     summarize,
 )
 from .clock import Ticker
-from .events import DeadLetter, Record, is_invalid, is_tick, parse_login, without_original
+from .events import (
+    DeadLetter,
+    LateRecord,
+    LoginRecord,
+    Origin,
+    Record,
+    is_invalid,
+    is_late,
+    parse_login,
+    placed_late,
+    without_original,
+)
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,6 +61,7 @@ logger = logging.getLogger(__name__)
 GLOBAL_KEY: Final = "all"
 TOTALS_STATE_KEY: Final = "totals"
 LAST_END_STATE_KEY: Final = "last_end_ms"
+WATERMARK_STATE_KEY: Final = "watermark_ms"
 WINDOW_NAME: Final = "login-interval"
 DLQ_REASON_HEADER: Final = "dlq-reason"
 DLQ_TOPIC_HEADER: Final = "dlq-source-topic"
@@ -99,7 +119,7 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="bytes", value_serializer="bytes")
 
     records = app.dataframe(input_topic).apply(
-        functools.partial(parse_login, max_bytes=settings.max_message_bytes)
+        functools.partial(read_message, max_bytes=settings.max_message_bytes)
     )
     dead_letters = records.filter(is_invalid).set_headers(dead_letter_headers)
     dead_letters.apply(original_value).to_topic(dlq_topic)
@@ -108,14 +128,19 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     if settings.event_time == "event":
         sdf = sdf.set_timestamp(event_time_or_record_time)
     sdf = sdf.group_by(global_key, name="global")
+
     duration_ms = settings.window_seconds * MILLIS_PER_SECOND
+    grace_ms = settings.window_grace_seconds * MILLIS_PER_SECOND
+    sdf = sdf.apply(
+        functools.partial(place_late_records, duration_ms=duration_ms, grace_ms=grace_ms),
+        stateful=True,
+        metadata=True,
+    ).set_timestamp(placed_time)
+    late = sdf.filter(is_late).set_headers(dead_letter_headers)
+    late.apply(late_original_value).to_topic(dlq_topic, key=no_key)
+
     sdf = (
-        sdf.tumbling_window(
-            duration_ms=duration_ms,
-            grace_ms=settings.window_grace_seconds * MILLIS_PER_SECOND,
-            name=WINDOW_NAME,
-            on_late=report_late,
-        )
+        sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME)
         .reduce(reducer=count_record, initializer=start_interval)
         .final()
     )
@@ -137,22 +162,38 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     return Pipeline(dataframe=sdf, ticker=ticker)
 
 
-def dead_letter_headers(
-    record: DeadLetter, _key: Any, _timestamp: int, headers: Any
-) -> list[tuple[str, bytes]]:
-    """Why the message is here and where it came from, beside any headers it already had."""
+def read_message(raw: bytes | None, max_bytes: int) -> LoginRecord | DeadLetter:
     source = message_context()
+    origin: Origin = {"topic": source.topic, "partition": source.partition, "offset": source.offset}
+    return parse_login(raw, max_bytes, origin)
+
+
+def dead_letter_headers(
+    record: DeadLetter | LateRecord, _key: Any, _timestamp: int, headers: HeadersTuples | None
+) -> HeadersTuples:
+    """Why the message is here and where it came from, beside any headers it already had."""
+    origin = record["origin"]
     return [
         *(headers or []),
         (DLQ_REASON_HEADER, record["reason"].encode()),
-        (DLQ_TOPIC_HEADER, source.topic.encode()),
-        (DLQ_PARTITION_HEADER, str(source.partition).encode()),
-        (DLQ_OFFSET_HEADER, str(source.offset).encode()),
+        (DLQ_TOPIC_HEADER, origin["topic"].encode()),
+        (DLQ_PARTITION_HEADER, str(origin["partition"]).encode()),
+        (DLQ_OFFSET_HEADER, str(origin["offset"]).encode()),
     ]
 
 
 def original_value(record: DeadLetter) -> bytes | None:
     return record["original"]
+
+
+def late_original_value(record: LateRecord) -> bytes:
+    return record["original"].encode()
+
+
+def no_key(_record: Any) -> None:
+    """Late records are keyed by the global key by now; the original key is not kept, and
+    the origin headers point at the original message."""
+    return None
 
 
 def event_time_or_record_time(record: Record, _key: Any, record_ms: int, _headers: Any) -> int:
@@ -165,21 +206,31 @@ def global_key(_record: Record) -> str:
     return GLOBAL_KEY
 
 
-def report_late(
-    value: Any,
-    key: Any,
+def place_late_records(
+    record: Record,
+    _key: Any,
     timestamp_ms: int,
-    late_by_ms: int,
-    start: int,
-    end: int,
-    store_name: str,
-    topic: str,
-    partition: int,
-    offset: int,
-) -> bool:
-    """Keep Quix's late-record warning, except for clock ticks: a tick that trails the event
-    time (events stamped ahead of this machine's clock) is harmless and would flood the log."""
-    return not is_tick(value)
+    _headers: Any,
+    state: State[str, Any],
+    duration_ms: int,
+    grace_ms: int,
+) -> Record:
+    """Track the latest time seen; re-place a record whose interval has closed at that time.
+
+    The window would drop such a record with only a log line; re-placed, it is counted (late
+    logins as late) in the interval that is open now.
+    """
+    watermark_ms: int | None = state.get(WATERMARK_STATE_KEY)
+    if watermark_ms is None or timestamp_ms > watermark_ms:
+        state.set(WATERMARK_STATE_KEY, timestamp_ms)
+        return record
+    if is_closed(timestamp_ms, watermark_ms, duration_ms, grace_ms):
+        return placed_late(record, watermark_ms)
+    return record
+
+
+def placed_time(record: Record, _key: Any, timestamp_ms: int, _headers: Any) -> int:
+    return record.get("at_ms", timestamp_ms)
 
 
 def publish_intervals(
@@ -187,7 +238,8 @@ def publish_intervals(
 ) -> list[dict[str, Any]]:
     """Fold a closed window into the persisted totals and build its summary, preceded by
     zero summaries for any intervals skipped since the last one, so the series has no holes."""
-    totals: Counts = state.get(TOTALS_STATE_KEY) or empty_counts()
+    # Merged over empty counts so totals stored before a counter existed still load.
+    totals: Counts = {**empty_counts(), **(state.get(TOTALS_STATE_KEY) or {})}
     skipped = skipped_intervals(state.get(LAST_END_STATE_KEY), window["start"], duration_ms)
     if len(skipped) > MAX_FILLED_INTERVALS:
         logger.warning("not filling %d empty intervals before %d", len(skipped), window["start"])
@@ -201,18 +253,23 @@ def publish_intervals(
 
 
 def has_messages(summary: dict[str, Any]) -> bool:
-    return bool(summary["interval_messages_consumed"] or summary["interval_invalid_message_count"])
+    return bool(
+        summary["interval_messages_consumed"]
+        or summary["interval_invalid_message_count"]
+        or summary["interval_late_message_count"]
+    )
 
 
 def log_summary(summary: dict[str, Any]) -> None:
     logger.info(
-        "interval %d-%d: %d logins %s, missing %s, invalid %d | totals: %d logins %s",
+        "interval %d-%d: %d logins %s, missing %s, invalid %d, late %d | totals: %d logins %s",
         summary["timestamp_start"],
         summary["timestamp_end"],
         summary["interval_messages_consumed"],
         summary["interval_device_type_count"],
         summary["interval_missing_field_count"],
         summary["interval_invalid_message_count"],
+        summary["interval_late_message_count"],
         summary["total_messages_consumed"],
         summary["total_device_type_count"],
     )

@@ -20,6 +20,7 @@ from login_stream.events import EXPECTED_FIELDS
 from tests.support import encode
 
 WINDOW_SECONDS = 10
+GRACE_SECONDS = 2
 MS = 1000
 CANONICAL = {"android": "android", "iOS": "iOS", "ios": "iOS"}
 
@@ -41,6 +42,7 @@ class Window:
     start: int
     messages: int = 0
     invalid: int = 0
+    late: int = 0
     device_types: Counter[str] = field(default_factory=Counter)
     missing: Counter[str] = field(default_factory=Counter)
 
@@ -56,6 +58,8 @@ class Scenario:
     windows: dict[int, Window] = field(default_factory=dict)
     # (original value, reason, offset in a fresh one-partition input topic)
     dead_letters: list[tuple[bytes | None, str, int]] = field(default_factory=list)
+    # The latest time the pipeline has seen after the messages so far (epoch ms).
+    watermark_ms: int = 0
 
     def window(self, index: int) -> Window:
         start = self.first_window + index * self.window_seconds
@@ -72,6 +76,7 @@ class Scenario:
         start = int(moment) - int(moment) % self.window_seconds
         window = self.windows.setdefault(start, Window(start))
         timestamp_ms = int(moment * MS)
+        self.watermark_ms = max(self.watermark_ms, timestamp_ms)
         if self.rng.random() < garbage_rate:
             raw, reason = self.rng.choice(GARBAGE)
             self.dead_letters.append((raw, reason, len(self.messages)))
@@ -87,7 +92,33 @@ class Scenario:
             window.device_types[CANONICAL[device]] += 1
         return value, timestamp_ms
 
-    def _event(self, seconds: int) -> tuple[dict[str, Any], str | None, list[str]]:
+    def add_delayed_event(self, moment: float) -> bool:
+        """Add a valid event created at `moment` but delivered now, after everything so far
+        (its Kafka timestamp is the latest time seen). Returns whether it is *late*: its
+        interval closed once time passed the interval's end by the grace period, so it is
+        counted as late in the interval open now, and dead-lettered."""
+        event, device, missing = self._event(int(moment), keep_timestamp=True)
+        value = encode(event)
+        start = int(moment) - int(moment) % self.window_seconds
+        interval_end_ms = (start + self.window_seconds) * MS
+        offset = len(self.messages)
+        self.messages.append((value, self.watermark_ms))
+        if interval_end_ms <= self.watermark_ms - GRACE_SECONDS * MS:
+            now_seconds = self.watermark_ms // MS
+            now_start = now_seconds - now_seconds % self.window_seconds
+            self.windows.setdefault(now_start, Window(now_start)).late += 1
+            self.dead_letters.append((value, "late", offset))
+            return True
+        window = self.windows.setdefault(start, Window(start))
+        window.messages += 1
+        window.missing.update(missing)
+        if device is not None:
+            window.device_types[CANONICAL[device]] += 1
+        return False
+
+    def _event(
+        self, seconds: int, keep_timestamp: bool = False
+    ) -> tuple[dict[str, Any], str | None, list[str]]:
         rng = self.rng
         device = rng.choice(list(CANONICAL))
         event: dict[str, Any] = {
@@ -103,6 +134,7 @@ class Scenario:
             name
             for name in EXPECTED_FIELDS
             if rng.random() < (0.15 if name == "device_type" else 0.04)
+            and not (keep_timestamp and name == "timestamp")
         ]
         for name in missing:
             blank = rng.choice(["absent", None, ""])
@@ -114,7 +146,7 @@ class Scenario:
 
     def expected(self, up_to_window: int | None = None) -> list[dict[str, Any]]:
         summaries = []
-        messages = invalid = 0
+        messages = invalid = late = 0
         devices: Counter[str] = Counter()
         missing: Counter[str] = Counter()
         # Intervals without a message between the first and the last are published too.
@@ -123,6 +155,7 @@ class Scenario:
             window = self.windows.get(start, Window(start))
             messages += window.messages
             invalid += window.invalid
+            late += window.late
             devices += window.device_types
             missing += window.missing
             summaries.append(
@@ -137,6 +170,8 @@ class Scenario:
                     "total_device_type_count": dict(devices),
                     "interval_invalid_message_count": window.invalid,
                     "total_invalid_message_count": invalid,
+                    "interval_late_message_count": window.late,
+                    "total_late_message_count": late,
                 }
             )
         return summaries
@@ -164,6 +199,7 @@ def assert_series(summaries: list[dict[str, Any]], expected: list[dict[str, Any]
             continue
         assert summary["interval_messages_consumed"] == 0
         assert summary["interval_invalid_message_count"] == 0
+        assert summary["interval_late_message_count"] == 0
         assert summary["interval_device_type_count"] == {}
         assert summary["interval_missing_field_count"] == {}
         before = expected[-1] if index > lead else None
@@ -180,6 +216,7 @@ def _empty_totals() -> dict[str, Any]:
         "total_missing_field_count": {},
         "total_device_type_count": {},
         "total_invalid_message_count": 0,
+        "total_late_message_count": 0,
     }
 
 

@@ -9,10 +9,20 @@ from login_stream.aggregation import (
     add_counts,
     count_record,
     empty_counts,
+    is_closed,
     start_interval,
     summarize,
 )
-from login_stream.events import EXPECTED_FIELDS, InvalidRecord, LoginRecord, Record
+from login_stream.events import (
+    EXPECTED_FIELDS,
+    InvalidRecord,
+    LateRecord,
+    LoginRecord,
+    Origin,
+    Record,
+)
+
+ORIGIN: Origin = {"topic": "user-login", "partition": 0, "offset": 0}
 
 SUMMARY_FIELDS = [
     "timestamp_start",
@@ -27,12 +37,26 @@ SUMMARY_FIELDS = [
 
 
 def login(device_type: str | None, missing: list[str]) -> LoginRecord:
-    return {"kind": "login", "event_ms": 0, "device_type": device_type, "missing": missing}
+    return {
+        "kind": "login",
+        "event_ms": 0,
+        "device_type": device_type,
+        "missing": missing,
+        "original": "{}",
+        "origin": ORIGIN,
+    }
+
+
+def late() -> LateRecord:
+    return {"kind": "late", "reason": "late", "original": "{}", "origin": ORIGIN, "at_ms": 0}
 
 
 def random_records(rng: random.Random, n: int) -> list[Record]:
     records: list[Record] = []
     for _ in range(n):
+        if rng.random() < 0.05:
+            records.append(late())
+            continue
         if rng.random() < 0.1:
             invalid: InvalidRecord = {"kind": "invalid", "reason": "invalid json"}
             records.append(invalid)
@@ -53,11 +77,13 @@ def interval_of(records: list[Record]):  # type: ignore[no-untyped-def]
 def test_interval_counts_match_a_direct_tally() -> None:
     records = random_records(random.Random(7), 500)
     logins = [r for r in records if r["kind"] == "login"]
+    late_count = sum(r["kind"] == "late" for r in records)
 
     interval = interval_of(records)
 
     assert interval["messages"] == len(logins)
-    assert interval["invalid"] == len(records) - len(logins)
+    assert interval["late"] == late_count
+    assert interval["invalid"] == len(records) - len(logins) - late_count
     assert interval["device_types"] == Counter(
         r["device_type"] for r in logins if r["device_type"] is not None
     )
@@ -91,3 +117,23 @@ def test_summary_has_the_published_fields_in_seconds() -> None:
     assert summary["interval_missing_field_count"] == {"device_type": 1}
     assert summary["total_device_type_count"] == {"iOS": 2}
     assert summary["total_missing_field_count"] == {"device_type": 2}
+
+
+def test_late_counts_are_published_for_the_interval_and_in_total() -> None:
+    interval = interval_of([login("iOS", []), late(), late()])
+    totals = add_counts(add_counts(empty_counts(), interval), interval)
+
+    summary = summarize(0, 10_000, interval, totals)
+
+    assert summary["interval_messages_consumed"] == 1
+    assert summary["interval_late_message_count"] == 2
+    assert summary["total_late_message_count"] == 4
+
+
+def test_an_interval_closes_when_time_passes_its_end_by_the_grace() -> None:
+    duration, grace = 10_000, 2_000
+    # The interval [10 s, 20 s) closes at 22 s, whatever instant inside it is asked about.
+    for inside in (10_000, 15_000, 19_999):
+        assert not is_closed(inside, 21_999, duration, grace)
+        assert is_closed(inside, 22_000, duration, grace)
+    assert not is_closed(20_000, 22_000, duration, grace)

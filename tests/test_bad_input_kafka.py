@@ -15,12 +15,23 @@ from tests.scenario import assert_series, new_scenario
 from tests.support import Topics, produce, running_processor, summary_reader, topic_reader
 
 
-def test_invalid_messages_are_counted_and_dead_lettered(topics: Topics, tmp_path: Path) -> None:
+def test_invalid_and_late_messages_are_counted_and_dead_lettered(
+    topics: Topics, tmp_path: Path
+) -> None:
     scenario = new_scenario(seed=3)
-    for index in range(4):
+    late = 0
+    for index in range(5):
+        start = scenario.window(index).start
+        if index >= 2:
+            # Time is 0.3 s into this interval: one from the previous interval is within the
+            # grace period and counted there; one from two intervals back is late.
+            scenario.add_message_at(start + 0.3)
+            assert not scenario.add_delayed_event(start - 0.5)
+            assert scenario.add_delayed_event(start - 15)
+            late += 1
         scenario.add_window_events(index, count=scenario.rng.randint(20, 40), garbage_rate=0.3)
     produce(topics.bootstrap, topics.input, scenario.messages)
-    expected = scenario.expected(up_to_window=4)
+    expected = scenario.expected(up_to_window=5)
 
     with summary_reader(topics) as reader, topic_reader(topics.bootstrap, topics.dlq) as dlq:
         with running_processor(topics, tmp_path / "state", tmp_path / "p.log") as processor:
@@ -32,11 +43,15 @@ def test_invalid_messages_are_counted_and_dead_lettered(topics: Topics, tmp_path
         dlq.read_to_end()
 
     assert_series(summaries, expected)
-    # Every message is accounted for: counted as a login or as invalid, nothing else.
+    # Every message is accounted for: counted as a login, invalid or late, nothing else.
     counted = sum(
-        s["interval_messages_consumed"] + s["interval_invalid_message_count"] for s in summaries
+        s["interval_messages_consumed"]
+        + s["interval_invalid_message_count"]
+        + s["interval_late_message_count"]
+        for s in summaries
     )
     assert counted == len(scenario.messages)
+    assert summaries[-1]["total_late_message_count"] == late
 
     assert [m.value() for m in dlq.messages] == [raw for raw, _, _ in scenario.dead_letters]
     for message, (_, reason, offset) in zip(dlq.messages, scenario.dead_letters, strict=True):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from login_stream.events import EXPECTED_FIELDS, parse_login
+from login_stream.events import EXPECTED_FIELDS, Origin, parse_login, placed_late
 
 MAX_BYTES = 1024
+ORIGIN: Origin = {"topic": "user-login", "partition": 3, "offset": 42}
 
 
 def upstream_event(**overrides: object) -> dict[str, object]:
@@ -25,16 +26,19 @@ def upstream_event(**overrides: object) -> dict[str, object]:
 
 
 def parse(event: object) -> dict[str, object]:
-    return dict(parse_login(orjson.dumps(event), MAX_BYTES))
+    return dict(parse_login(orjson.dumps(event), MAX_BYTES, ORIGIN))
 
 
 def test_string_timestamp_of_the_upstream_readme_is_accepted() -> None:
-    record = parse(upstream_event())
+    raw = orjson.dumps(upstream_event())
+    record = parse_login(raw, MAX_BYTES, ORIGIN)
     assert record == {
         "kind": "login",
         "event_ms": 1694479551000,
         "device_type": "android",
         "missing": [],
+        "original": raw.decode(),
+        "origin": ORIGIN,
     }
 
 
@@ -76,7 +80,12 @@ def test_device_types_are_canonicalised(spelling: str, canonical: str) -> None:
     ],
 )
 def test_unreadable_messages_are_invalid_with_a_reason(raw: bytes | None, reason: str) -> None:
-    assert parse_login(raw, MAX_BYTES) == {"kind": "invalid", "reason": reason, "original": raw}
+    assert parse_login(raw, MAX_BYTES, ORIGIN) == {
+        "kind": "invalid",
+        "reason": reason,
+        "original": raw,
+        "origin": ORIGIN,
+    }
 
 
 @pytest.mark.parametrize(
@@ -95,3 +104,27 @@ def test_wrongly_typed_fields_make_the_message_invalid(overrides: dict[str, obje
     record = parse(upstream_event(**overrides))
     assert record["kind"] == "invalid"
     assert str(record["reason"]).startswith("bad field: " + next(iter(overrides)))
+
+
+def test_a_late_login_keeps_its_original_text_and_origin_and_moves_in_time() -> None:
+    raw = orjson.dumps(upstream_event())
+    login = parse_login(raw, MAX_BYTES, ORIGIN)
+
+    late = placed_late(login, at_ms=5_000)
+
+    assert late == {
+        "kind": "late",
+        "reason": "late",
+        "original": raw.decode(),
+        "origin": ORIGIN,
+        "at_ms": 5_000,
+    }
+
+
+def test_late_invalid_messages_and_ticks_keep_their_kind() -> None:
+    assert placed_late({"kind": "invalid", "reason": "invalid json"}, at_ms=7) == {
+        "kind": "invalid",
+        "reason": "invalid json",
+        "at_ms": 7,
+    }
+    assert placed_late({"kind": "tick"}, at_ms=7) == {"kind": "tick", "at_ms": 7}
