@@ -21,4 +21,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     STATE_DIR=/app/state
 WORKDIR /app
 USER app
+# Health endpoints /live and /ready (HEALTH_PORT).
+EXPOSE 8080
 CMD ["python", "app.py"]

@@ -7,6 +7,7 @@ import sys
 
 from confluent_kafka import KafkaException
 
+from .health import HealthServer, Progress
 from .pipeline import build_application, build_pipeline
 from .settings import ConfigError, Settings, load_settings
 
@@ -44,8 +45,22 @@ def run_processor() -> int:
         return EXIT_CONFIG_ERROR
     configure_logging(settings.log_level)
     logger.info("login-stream processor starting: %s", describe(settings))
+    progress = Progress(settings.health_stale_seconds)
+    health = None
+    if settings.health_port:
+        try:
+            health = HealthServer(progress, settings.health_host, settings.health_port)
+        except OSError as exc:
+            logger.error(
+                "cannot serve health endpoints on %s:%d (%s); set HEALTH_PORT (0 = off)",
+                settings.health_host,
+                settings.health_port,
+                exc.strerror or exc,
+            )
+            return EXIT_RUNTIME_ERROR
+        health.start()
     try:
-        app = build_application(settings)
+        app = build_application(settings, on_message_processed=progress.record_processed)
         pipeline = build_pipeline(app, settings)
         pipeline.ticker.start()
         try:
@@ -55,5 +70,8 @@ def run_processor() -> int:
     except KafkaException as exc:
         logger.error("Kafka error: %s", exc.args[0] if exc.args else exc)
         return EXIT_RUNTIME_ERROR
+    finally:
+        if health is not None:
+            health.stop()
     logger.info("login-stream processor stopped")
     return EXIT_OK

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from quixstreams import Application, State, message_context
+from quixstreams.app import MessageProcessedCallback
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.models.topics import TopicConfig
 from quixstreams.models.types import HeadersTuples
@@ -82,7 +83,9 @@ class Pipeline:
     ticker: Ticker
 
 
-def build_application(settings: Settings) -> Application:
+def build_application(
+    settings: Settings, on_message_processed: MessageProcessedCallback | None = None
+) -> Application:
     return Application(
         broker_address=settings.kafka_bootstrap_servers,
         consumer_group=settings.consumer_group,
@@ -92,6 +95,7 @@ def build_application(settings: Settings) -> Application:
         processing_guarantee=settings.processing_guarantee,
         rocksdb_options=RocksDBOptions(block_cache_size=ROCKSDB_BLOCK_CACHE_BYTES),
         loglevel=settings.log_level,
+        on_message_processed=on_message_processed,
         # Kafka's 45 s default would keep a restarted processor waiting that long after a crash.
         consumer_extra_config={
             "session.timeout.ms": settings.consumer_session_timeout_seconds * MILLIS_PER_SECOND

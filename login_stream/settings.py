@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
     max_message_bytes: int = Field(65536, gt=0)
     log_level: LogLevel = "INFO"
+    # 0 turns the health endpoints off.
+    health_port: int = Field(8080, ge=0, le=65535)
+    health_host: str = Field("0.0.0.0", min_length=1)
+    health_stale_seconds: float = Field(30.0, gt=0)
 
     # Generator
     generator_rate: float = Field(2.0, gt=0)

@@ -9,9 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +82,8 @@ class TopicReader:
         )
         self._consumer.subscribe([topic])
         self.messages: list[Message] = []
+        # Wall-clock time (epoch s) each message was received, as its reader saw it.
+        self.arrivals: list[float] = []
 
     @property
     def summaries(self) -> list[dict[str, Any]]:
@@ -103,6 +108,11 @@ class TopicReader:
             assert time.monotonic() < deadline, f"interval {start} not published in {timeout}s"
             self._poll_once()
 
+    def read_while(self, busy: Callable[[], bool]) -> None:
+        """Keep reading (so arrival times are real) for as long as `busy()` holds."""
+        while busy():
+            self._poll_once()
+
     def read_to_end(self, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
         """Read every committed message up to the end of the topic."""
         deadline = time.monotonic() + timeout
@@ -119,6 +129,7 @@ class TopicReader:
                 return eof_ends
             raise AssertionError(f"consumer error: {error}")
         self.messages.append(message)
+        self.arrivals.append(time.time())
         return False
 
 
@@ -141,6 +152,7 @@ class Processor:
     """`python app.py` in a subprocess, configured only through its environment."""
 
     def __init__(self, topics: Topics, state_dir: Path, log_path: Path, **settings: str) -> None:
+        self.health_port = free_port()
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap,
@@ -151,6 +163,8 @@ class Processor:
             "CONSUMER_GROUP": topics.consumer_group,
             "STATE_DIR": str(state_dir),
             "AUTO_OFFSET_RESET": "earliest",
+            "HEALTH_PORT": str(self.health_port),
+            "HEALTH_HOST": "127.0.0.1",
             **{name.upper(): value for name, value in settings.items()},
         }
         self.log_path = log_path
@@ -180,6 +194,22 @@ class Processor:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_until_ready(self, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
+        """Poll the readiness endpoint as an orchestrator would, until it answers 200."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            assert self._process.poll() is None, f"processor exited\n{self.log()}"
+            try:
+                url = f"http://127.0.0.1:{self.health_port}/ready"
+                with urllib.request.urlopen(url, timeout=POLL_SECONDS) as response:
+                    if response.status == HTTPStatus.OK:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                last = str(error)
+            time.sleep(POLL_SECONDS)  # the probe's own period, as in compose
+        raise AssertionError(f"processor not ready after {timeout}s ({last})\n{self.log()}")
 
 
 @contextmanager

@@ -1,0 +1,147 @@
+"""Liveness and readiness of the processor, over HTTP for compose and Kubernetes probes.
+
+The processor is *ready* while records keep flowing through the pipeline: its own clock ticks
+every `CLOCK_TICK_SECONDS` even when `user-login` is quiet, so a processor that has not
+finished a record for `HEALTH_STALE_SECONDS` is stuck, disconnected or still starting. It is
+*live* unless it is stuck past that bound after having started: a restart is then the cure.
+Until the first record, a processor is given `HEALTH_STALE_SECONDS` to start before it counts
+as not live (state recovery from the changelog can take a while).
+
+    GET /live   200 "live" | 503 "stale ..."
+    GET /ready  200 "ready" | 503 "not ready ..."
+
+`python -m login_stream.health live|ready` asks the local processor (on `HEALTH_PORT`) and
+exits 0 or 1: a probe command for images without curl, as in `compose.yaml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
+
+from .settings import ConfigError, load_settings
+
+logger = logging.getLogger(__name__)
+
+LIVE_PATH: Final = "/live"
+READY_PATH: Final = "/ready"
+PROBE_TIMEOUT_SECONDS: Final = 3.0
+PROBE_OK: Final = 0
+PROBE_FAILED: Final = 1
+PROBE_UNUSABLE: Final = 2
+
+
+class Progress:
+    """When the pipeline last finished a record; `record_processed` is Quix's
+    `on_message_processed` callback, so it costs one clock read per record."""
+
+    def __init__(self, stale_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._stale_seconds = stale_seconds
+        self._clock = clock
+        self._started = clock()
+        self._last: float | None = None
+
+    def record_processed(self, _topic: str, _partition: int, _offset: int) -> None:
+        self._last = self._clock()
+
+    def ready(self) -> tuple[bool, str]:
+        if self._last is None:
+            return False, "not ready: no record processed yet"
+        idle = self._clock() - self._last
+        if idle > self._stale_seconds:
+            return False, f"not ready: no record processed for {idle:.0f} s"
+        return True, "ready"
+
+    def live(self) -> tuple[bool, str]:
+        since = self._last if self._last is not None else self._started
+        idle = self._clock() - since
+        if idle > self._stale_seconds:
+            return False, f"stale: no progress for {idle:.0f} s"
+        return True, "live"
+
+
+class HealthServer:
+    """Serves `/live` and `/ready` for `progress` on a background thread."""
+
+    def __init__(self, progress: Progress, host: str, port: int) -> None:
+        checks = {LIVE_PATH: progress.live, READY_PATH: progress.ready}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                check = checks.get(self.path)
+                if check is None:
+                    self.send_error(HTTPStatus.NOT_FOUND)
+                    return
+                ok, text = check()
+                body = text.encode()
+                self.send_response(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                # Probes every few seconds would drown the processor's own log.
+                return
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="login-stream-health", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+        logger.info("health endpoints on port %d: %s %s", self.port, LIVE_PATH, READY_PATH)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def probe(port: int, check: str) -> tuple[bool, str]:
+    """Ask the processor's health endpoint; never raises for an absent or failing processor."""
+    url = f"http://127.0.0.1:{port}/{check}"
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as response:
+            return True, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return False, error.read().decode() or str(error)
+    except (urllib.error.URLError, OSError) as error:
+        return False, f"no answer on port {port}: {error}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m login_stream.health", description="Probe the local processor."
+    )
+    parser.add_argument("check", choices=["live", "ready"])
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"login-stream: {exc}", file=sys.stderr)
+        return PROBE_UNUSABLE
+    if not settings.health_port:
+        print("login-stream: health endpoints are off (HEALTH_PORT=0)", file=sys.stderr)
+        return PROBE_UNUSABLE
+    ok, text = probe(settings.health_port, args.check)
+    print(text)
+    return PROBE_OK if ok else PROBE_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

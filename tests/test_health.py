@@ -1,0 +1,106 @@
+"""Liveness and readiness rules, and the HTTP endpoints that serve them (no Kafka)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from login_stream.health import HealthServer, Progress, main
+from tests.support import free_port
+
+STALE = 30.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_a_starting_processor_is_live_but_not_ready(clock: FakeClock) -> None:
+    progress = Progress(STALE, clock)
+    clock.now += STALE - 1
+    assert progress.live()[0]
+    assert not progress.ready()[0]
+
+
+def test_records_flowing_make_it_ready(clock: FakeClock) -> None:
+    progress = Progress(STALE, clock)
+    clock.now += 5
+    progress.record_processed("user-login", 0, 1)
+    clock.now += STALE - 1
+    assert progress.ready() == (True, "ready")
+    assert progress.live() == (True, "live")
+
+
+def test_no_progress_past_the_bound_is_neither_ready_nor_live(clock: FakeClock) -> None:
+    progress = Progress(STALE, clock)
+    progress.record_processed("user-login", 0, 1)
+    clock.now += STALE + 1
+    assert not progress.ready()[0]
+    assert not progress.live()[0]
+
+
+def test_a_processor_that_never_starts_stops_being_live(clock: FakeClock) -> None:
+    progress = Progress(STALE, clock)
+    clock.now += STALE + 1
+    assert progress.live() == (False, f"stale: no progress for {STALE + 1:.0f} s")
+
+
+@pytest.fixture
+def served(clock: FakeClock) -> Iterator[tuple[Progress, int]]:
+    progress = Progress(STALE, clock)
+    server = HealthServer(progress, "127.0.0.1", 0)
+    server.start()
+    try:
+        yield progress, server.port
+    finally:
+        server.stop()
+
+
+def status(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_endpoints_answer_with_the_probe_status(served: tuple[Progress, int]) -> None:
+    progress, port = served
+    assert status(port, "/live") == (200, "live")
+    assert status(port, "/ready") == (503, "not ready: no record processed yet")
+    progress.record_processed("user-login", 0, 1)
+    assert status(port, "/ready") == (200, "ready")
+    assert status(port, "/nothing")[0] == 404
+
+
+def test_probe_command_exits_zero_only_when_the_check_passes(
+    served: tuple[Progress, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    progress, port = served
+    monkeypatch.setenv("HEALTH_PORT", str(port))
+    assert main(["ready"]) == 1
+    progress.record_processed("user-login", 0, 1)
+    assert main(["ready"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["not ready: no record processed yet", "ready"]
+
+
+def test_probe_command_fails_cleanly_when_nothing_listens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HEALTH_PORT", str(free_port()))
+    assert main(["live"]) == 1
+    assert "no answer on port" in capsys.readouterr().out
