@@ -6,10 +6,12 @@ Every raw message becomes exactly one small record, so nothing that arrives is l
   aggregation needs: the event time, the canonical device type and the missing fields;
 * an *invalid* record with a short reason for anything that cannot be read as a login event.
 
-Both remember where the message came from (`Origin`), and a login keeps its original text, so
-that a login found *late* further down the pipeline can still be dead-lettered whole.
+Both carry the original message and where it came from (`Origin`), so that whatever ends up
+dead-lettered, invalid at once or found *late* further down the pipeline, is written whole.
 
-Records are plain JSON-serialisable dicts because they may cross a repartition topic.
+Records are plain JSON-serialisable dicts because they may cross a repartition topic; the
+original bytes travel as latin-1 text, which maps every byte to one character and back, so
+even bytes that are not UTF-8 survive unchanged.
 """
 
 from __future__ import annotations
@@ -45,11 +47,12 @@ TICK: Final = "tick"
 
 
 class Origin(TypedDict):
-    """Where a message was read: the dead-letter headers name it."""
+    """Where a message was read, and its key: the dead-letter copy carries both."""
 
     topic: str
     partition: int
     offset: int
+    key: str | None
 
 
 class _Placed(TypedDict, total=False):
@@ -70,12 +73,7 @@ class LoginRecord(_Placed):
 class InvalidRecord(_Placed):
     kind: Literal["invalid"]
     reason: str
-
-
-class DeadLetter(InvalidRecord):
-    """An invalid record that still carries the original message and its origin for the DLQ."""
-
-    original: bytes | None
+    original: str | None
     origin: Origin
 
 
@@ -95,13 +93,14 @@ class TickRecord(_Placed):
 
 
 Record = LoginRecord | InvalidRecord | LateRecord | TickRecord
+DeadLetter = InvalidRecord | LateRecord
 
 
 class _BadField(ValueError):
     """A field is present but holds a value of the wrong type or form."""
 
 
-def parse_login(raw: bytes | None, max_bytes: int, origin: Origin) -> LoginRecord | DeadLetter:
+def parse_login(raw: bytes | None, max_bytes: int, origin: Origin) -> LoginRecord | InvalidRecord:
     """Turn one raw message value into a login record or an invalid record."""
     if raw is None:
         return _dead_letter("tombstone", raw, origin)
@@ -123,20 +122,18 @@ def is_invalid(record: Record) -> bool:
     return record["kind"] == INVALID
 
 
-def is_late(record: Record) -> bool:
-    return record["kind"] == LATE
+def is_dead_letter(record: Record) -> bool:
+    return record["kind"] == INVALID or record["kind"] == LATE
 
 
-def is_tick(record: Record) -> bool:
-    return record["kind"] == TICK
+def carried(raw: bytes | None) -> str | None:
+    """Message bytes as text that crosses JSON unchanged (see the module docstring)."""
+    return None if raw is None else raw.decode("latin-1")
 
 
-def without_original(record: LoginRecord | DeadLetter) -> Record:
-    """The record as counted: an invalid message's bytes stay behind on the dead-letter branch
-    (they need not be text, so they could not cross a JSON repartition topic anyway)."""
-    if record["kind"] == INVALID:
-        return {"kind": INVALID, "reason": record["reason"]}
-    return record
+def uncarried(text: str | None) -> bytes | None:
+    """The message bytes `carried` turned into text."""
+    return None if text is None else text.encode("latin-1")
 
 
 def placed_late(record: Record, at_ms: int) -> Record:
@@ -171,8 +168,7 @@ def _login_record(event: dict[str, object], raw: bytes, origin: Origin) -> Login
         if "device_type" in missing
         else canonical_device_type(cast(str, event["device_type"])),
         "missing": missing,
-        # orjson accepted it, so it is valid UTF-8.
-        "original": raw.decode(),
+        "original": raw.decode("latin-1"),
         "origin": origin,
     }
 
@@ -212,5 +208,5 @@ def _undecodable_reason(raw: bytes) -> str:
     return "invalid json"
 
 
-def _dead_letter(reason: str, original: bytes | None, origin: Origin) -> DeadLetter:
-    return {"kind": INVALID, "reason": reason, "original": original, "origin": origin}
+def _dead_letter(reason: str, raw: bytes | None, origin: Origin) -> InvalidRecord:
+    return {"kind": INVALID, "reason": reason, "original": carried(raw), "origin": origin}

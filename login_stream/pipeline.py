@@ -2,17 +2,18 @@
 
 Each step is a named function from `events` or `aggregation`; this module only connects them:
 
-    user-login --> parse_login --+--> invalid: original bytes + reason headers --> DLQ topic
-                                 |
-    clock ticks -----------------+--> event time --> one global key --> late check (state)
-                                        +--> late: original bytes + reason headers --> DLQ topic
-                                        |
-                                        +--> tumbling window (reduce) --> running totals
-                                             (state) --> summaries --> log --> output topic
+    user-login --> read_message --+
+                                  +--> event time --> one global key --> late check (state)
+    clock ticks ------------------+        +--> invalid or late: original message, reason
+                                           |    and origin headers --> DLQ topic
+                                           +--> tumbling window (reduce) --> running totals
+                                                (state) --> summaries --> log --> output topic
 
 The late check keeps the latest time seen (the window's own watermark) and moves a record
 whose interval has already closed into the open one, marked late, instead of letting the
-window drop it: every message read is counted exactly once somewhere.
+window drop it: every message read is counted exactly once somewhere. Invalid and late
+messages leave for the dead-letter topic at one branch point, because Quix copies the record
+for every branch of the flow.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Final
 from quixstreams import Application, State, message_context
 from quixstreams.app import MessageProcessedCallback
 from quixstreams.dataframe import StreamingDataFrame
+from quixstreams.models.serializers import SerializationContext, Serializer
 from quixstreams.models.topics import TopicConfig
 from quixstreams.models.types import HeadersTuples
 from quixstreams.state.rocksdb import RocksDBOptions
@@ -43,15 +45,15 @@ from .aggregation import (
 from .clock import Ticker
 from .events import (
     DeadLetter,
-    LateRecord,
+    InvalidRecord,
     LoginRecord,
     Origin,
     Record,
-    is_invalid,
-    is_late,
+    carried,
+    is_dead_letter,
     parse_login,
     placed_late,
-    without_original,
+    uncarried,
 )
 from .settings import Settings
 
@@ -120,15 +122,14 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         config=TopicConfig(num_partitions=partitions, replication_factor=1),
     )
     output_topic = app.topic(settings.output_topic, key_serializer="str", value_serializer="json")
-    dlq_topic = app.topic(settings.dlq_topic, key_serializer="bytes", value_serializer="bytes")
+    dlq_topic = app.topic(
+        settings.dlq_topic, key_serializer="bytes", value_serializer=OriginalMessageSerializer()
+    )
 
     records = app.dataframe(input_topic).apply(
-        functools.partial(read_message, max_bytes=settings.max_message_bytes)
+        functools.partial(read_message, max_bytes=settings.max_message_bytes), metadata=True
     )
-    dead_letters = records.filter(is_invalid).set_headers(dead_letter_headers)
-    dead_letters.apply(original_value).to_topic(dlq_topic)
-
-    sdf = records.apply(without_original).concat(app.dataframe(clock_topic))
+    sdf = records.concat(app.dataframe(clock_topic))
     if settings.event_time == "event":
         sdf = sdf.set_timestamp(event_time_or_record_time)
     sdf = sdf.group_by(global_key, name="global")
@@ -140,13 +141,16 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         stateful=True,
         metadata=True,
     ).set_timestamp(placed_time)
-    late = sdf.filter(is_late).set_headers(dead_letter_headers)
-    late.apply(late_original_value).to_topic(dlq_topic, key=no_key)
+    dead_letters = sdf.filter(is_dead_letter).set_headers(dead_letter_headers)
+    dead_letters.to_topic(dlq_topic, key=original_key)
 
     sdf = (
         sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME)
         .reduce(reducer=count_record, initializer=start_interval)
-        .final()
+        # Closing by partition checks one timestamp per record instead of scanning the key's
+        # windows; it may let a record into an interval that has already closed, but the
+        # late check above has moved every such record on.
+        .final(closing_strategy="partition")
     )
     sdf = sdf.apply(
         functools.partial(publish_intervals, duration_ms=duration_ms), stateful=True, expand=True
@@ -166,14 +170,21 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     return Pipeline(dataframe=sdf, ticker=ticker)
 
 
-def read_message(raw: bytes | None, max_bytes: int) -> LoginRecord | DeadLetter:
+def read_message(
+    raw: bytes | None, key: bytes | None, _timestamp: int, _headers: Any, max_bytes: int
+) -> LoginRecord | InvalidRecord:
     source = message_context()
-    origin: Origin = {"topic": source.topic, "partition": source.partition, "offset": source.offset}
+    origin: Origin = {
+        "topic": source.topic,
+        "partition": source.partition,
+        "offset": source.offset,
+        "key": carried(key),
+    }
     return parse_login(raw, max_bytes, origin)
 
 
 def dead_letter_headers(
-    record: DeadLetter | LateRecord, _key: Any, _timestamp: int, headers: HeadersTuples | None
+    record: DeadLetter, _key: Any, _timestamp: int, headers: HeadersTuples | None
 ) -> HeadersTuples:
     """Why the message is here and where it came from, beside any headers it already had."""
     origin = record["origin"]
@@ -186,18 +197,16 @@ def dead_letter_headers(
     ]
 
 
-def original_value(record: DeadLetter) -> bytes | None:
-    return record["original"]
+class OriginalMessageSerializer(Serializer):
+    """Writes a dead letter as the message it was made from, byte for byte."""
+
+    def __call__(self, record: DeadLetter, ctx: SerializationContext) -> bytes:
+        # A tombstone stays a tombstone: Kafka takes a null value although Quix's type says no.
+        return uncarried(record["original"])  # type: ignore[return-value]
 
 
-def late_original_value(record: LateRecord) -> bytes:
-    return record["original"].encode()
-
-
-def no_key(_record: Any) -> None:
-    """Late records are keyed by the global key by now; the original key is not kept, and
-    the origin headers point at the original message."""
-    return None
+def original_key(record: DeadLetter) -> bytes | None:
+    return uncarried(record["origin"]["key"])
 
 
 def event_time_or_record_time(record: Record, _key: Any, record_ms: int, _headers: Any) -> int:

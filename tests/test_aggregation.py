@@ -22,7 +22,7 @@ from login_stream.events import (
     Record,
 )
 
-ORIGIN: Origin = {"topic": "user-login", "partition": 0, "offset": 0}
+ORIGIN: Origin = {"topic": "user-login", "partition": 0, "offset": 0, "key": None}
 
 SUMMARY_FIELDS = [
     "timestamp_start",
@@ -58,7 +58,12 @@ def random_records(rng: random.Random, n: int) -> list[Record]:
             records.append(late())
             continue
         if rng.random() < 0.1:
-            invalid: InvalidRecord = {"kind": "invalid", "reason": "invalid json"}
+            invalid: InvalidRecord = {
+                "kind": "invalid",
+                "reason": "invalid json",
+                "original": "{",
+                "origin": ORIGIN,
+            }
             records.append(invalid)
             continue
         missing = [f for f in EXPECTED_FIELDS if rng.random() < 0.05]

@@ -53,7 +53,14 @@ def test_invalid_and_late_messages_are_counted_and_dead_lettered(
     assert counted == len(scenario.messages)
     assert summaries[-1]["total_late_message_count"] == late
 
+    with topic_reader(topics.bootstrap, topics.input) as source:
+        source.read_to_end()
+    keys = {message.offset(): message.key() for message in source.messages}
+
     assert [m.value() for m in dlq.messages] == [raw for raw, _, _ in scenario.dead_letters]
+    assert [m.key() for m in dlq.messages] == [
+        keys[offset] for _, _, offset in scenario.dead_letters
+    ]
     for message, (_, reason, offset) in zip(dlq.messages, scenario.dead_letters, strict=True):
         headers = dict(message.headers() or [])
         assert headers[DLQ_REASON_HEADER].decode().startswith(reason)

@@ -5,10 +5,18 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from login_stream.events import EXPECTED_FIELDS, Origin, parse_login, placed_late
+from login_stream.events import (
+    EXPECTED_FIELDS,
+    InvalidRecord,
+    Origin,
+    carried,
+    parse_login,
+    placed_late,
+    uncarried,
+)
 
 MAX_BYTES = 1024
-ORIGIN: Origin = {"topic": "user-login", "partition": 3, "offset": 42}
+ORIGIN: Origin = {"topic": "user-login", "partition": 3, "offset": 42, "key": "k-1"}
 
 
 def upstream_event(**overrides: object) -> dict[str, object]:
@@ -37,7 +45,7 @@ def test_string_timestamp_of_the_upstream_readme_is_accepted() -> None:
         "event_ms": 1694479551000,
         "device_type": "android",
         "missing": [],
-        "original": raw.decode(),
+        "original": raw.decode("latin-1"),
         "origin": ORIGIN,
     }
 
@@ -83,9 +91,10 @@ def test_unreadable_messages_are_invalid_with_a_reason(raw: bytes | None, reason
     assert parse_login(raw, MAX_BYTES, ORIGIN) == {
         "kind": "invalid",
         "reason": reason,
-        "original": raw,
+        "original": carried(raw),
         "origin": ORIGIN,
     }
+    assert uncarried(carried(raw)) == raw
 
 
 @pytest.mark.parametrize(
@@ -115,16 +124,19 @@ def test_a_late_login_keeps_its_original_text_and_origin_and_moves_in_time() -> 
     assert late == {
         "kind": "late",
         "reason": "late",
-        "original": raw.decode(),
+        "original": raw.decode("latin-1"),
         "origin": ORIGIN,
         "at_ms": 5_000,
     }
 
 
 def test_late_invalid_messages_and_ticks_keep_their_kind() -> None:
-    assert placed_late({"kind": "invalid", "reason": "invalid json"}, at_ms=7) == {
+    invalid: InvalidRecord = {
         "kind": "invalid",
         "reason": "invalid json",
-        "at_ms": 7,
+        "original": "{",
+        "origin": ORIGIN,
     }
+    assert placed_late(invalid, at_ms=7) == {**invalid, "at_ms": 7}
+    assert "at_ms" not in invalid
     assert placed_late({"kind": "tick"}, at_ms=7) == {"kind": "tick", "at_ms": 7}
