@@ -75,6 +75,16 @@ DLQ_OFFSET_HEADER: Final = "dlq-source-offset"
 # are filled in up to this many; a larger hole is logged instead of flooding the output.
 MAX_FILLED_INTERVALS: Final = 8640
 
+# Reading the input aligned with the clock topic, Quix pauses a partition whose buffer is full
+# and asks the broker for more only when that buffer has run dry, in a call that waits this
+# long for a full batch. At Quix's 1 s default a backlog drain stalled for a second every
+# 10,000 messages; a short wait keeps it moving and costs nothing measurable when idle.
+CONSUMER_POLL_SECONDS: Final = 0.05
+
+# librdkafka pre-fetches up to 64 MiB per consumer by default; Quix buffers 10,000 messages
+# itself, so a few MiB ahead keep a backlog drain just as fast for far less memory.
+CONSUMER_PREFETCH_KIB: Final = 8 * 1024
+
 # The state is one small aggregate, so RocksDB's 1 GiB default block cache is pure waste.
 ROCKSDB_BLOCK_CACHE_BYTES: Final = 8 * 1024 * 1024
 
@@ -94,13 +104,15 @@ def build_application(
         auto_offset_reset=settings.auto_offset_reset,
         state_dir=settings.state_dir,
         commit_interval=settings.commit_interval_seconds,
+        consumer_poll_timeout=CONSUMER_POLL_SECONDS,
         processing_guarantee=settings.processing_guarantee,
         rocksdb_options=RocksDBOptions(block_cache_size=ROCKSDB_BLOCK_CACHE_BYTES),
         loglevel=settings.log_level,
         on_message_processed=on_message_processed,
         # Kafka's 45 s default would keep a restarted processor waiting that long after a crash.
         consumer_extra_config={
-            "session.timeout.ms": settings.consumer_session_timeout_seconds * MILLIS_PER_SECOND
+            "session.timeout.ms": settings.consumer_session_timeout_seconds * MILLIS_PER_SECOND,
+            "queued.max.messages.kbytes": CONSUMER_PREFETCH_KIB,
         },
         # Quix picks a random transactional.id per start; after a crash the old one's open
         # transaction would then hold back read_committed readers until it times out (60 s).

@@ -1,0 +1,92 @@
+"""Command line of the benchmark: arguments, the broker, and the exit codes a user sees.
+
+Exit codes: 0 done and equal; 1 a contestant failed or the summaries differ (the difference is
+printed); 2 bad arguments; 130 interrupted. User mistakes and broker trouble end with one
+readable message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from types import FrameType
+
+from confluent_kafka import KafkaException
+from rich.console import Console
+
+from login_stream.local_broker import BrokerError
+
+from .broker import LOCAL_PORT, broker
+from .contestants import ContestantError
+from .dataset import DatasetError
+from .harness import MismatchError, run_benchmark
+
+DEFAULT_EVENTS = 1_000_000
+DEFAULT_ROUNDS = 3
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)  # accepts 1_000_000 too
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Drain N pre-loaded login events with the pipeline as shipped and with a "
+        "bare confluent-kafka baseline; check they publish the same summaries; report "
+        "events/s, CPU per event and peak RSS of each, and their ratios.",
+    )
+    parser.add_argument(
+        "--events", type=_positive, default=DEFAULT_EVENTS, help="messages to pre-load"
+    )
+    parser.add_argument(
+        "--rounds", type=_positive, default=DEFAULT_ROUNDS, help="runs of each contestant"
+    )
+    parser.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        help="a running broker (default: $KAFKA_BOOTSTRAP_SERVERS, else the project's "
+        f"local broker, started on port {LOCAL_PORT} and stopped at the end)",
+    )
+    return parser.parse_args(argv)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM takes the same way out as Ctrl-C, so children and the broker are stopped.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    console = Console()
+    if not console.is_terminal:
+        # Piped into a file or CI log: room for the tables instead of rich's 80 columns.
+        console.width = 120
+    try:
+        with broker(args.bootstrap_servers) as bootstrap:
+            console.print(f"broker: {bootstrap}")
+            run_benchmark(bootstrap, args.events, args.rounds, console)
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (BrokerError, ContestantError, DatasetError, MismatchError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except TimeoutError:
+        print("bench: the broker did not answer in time", file=sys.stderr)
+        return EXIT_FAILED
+    except KafkaException as exc:
+        print(f"bench: Kafka error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0

@@ -1,0 +1,128 @@
+"""The benchmark's input: N upstream-shaped login messages pre-loaded into one fresh topic.
+
+Events come from the project's own generator (`make_event`, seeded, `device_type` missing as
+often as the generator leaves it out), with about 2% garbage in between. Event times are in the
+past and advance evenly over `WINDOWS` windows, so every window closes while the backlog is
+read; every message's Kafka timestamp is its event time (garbage takes its neighbour's), so
+records that fall back to the Kafka time land in the same interval as the events around them.
+The topic is loaded once per run; every round of both contestants reads the same data.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from login_stream.aggregation import MILLIS_PER_SECOND
+from login_stream.generator import make_event, random_uuid
+
+from . import shipped
+from .broker import create_topic, high_watermark
+
+SEED: Final = 20_241_031
+WINDOWS: Final = 1000
+GARBAGE_PROBABILITY: Final = 0.02
+GARBAGE: Final = (b"not json", b"\xff\xfe", b"[1,2]")
+PROGRESS_EVERY: Final = 10_000
+FLUSH_TIMEOUT_SECONDS: Final = 120.0
+# Throughput over latency: large batches, a short linger, idempotence so that a retry can
+# neither duplicate nor reorder a message (the counts must add up to exactly N).
+PRODUCER_CONFIG: Final = {
+    "linger.ms": 50,
+    "batch.num.messages": 10_000,
+    "queue.buffering.max.messages": 500_000,
+    "enable.idempotence": True,
+    # Errors only: right after a broker start, the idempotence handshake warns and retries.
+    "log_level": 3,
+}
+
+
+class DatasetError(Exception):
+    """The input could not be loaded completely; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    topic: str
+    events: int
+    last_ms: int  # event time of the last message: its interval is the last one with data
+
+    @property
+    def last_interval_start_s(self) -> int:
+        window_ms = shipped.WINDOW_SECONDS * MILLIS_PER_SECOND
+        return (self.last_ms - self.last_ms % window_ms) // MILLIS_PER_SECOND
+
+
+def preload(bootstrap: str, topic: str, events: int, console: Console) -> Dataset:
+    create_topic(bootstrap, topic)
+    window_s = shipped.WINDOW_SECONDS
+    span_s = WINDOWS * window_s
+    now_s = int(time.time())
+    # Aligned to a window, and one window clear of now, so all data is in closed intervals.
+    first_s = now_s - now_s % window_s - span_s - window_s
+    rng = random.Random(SEED)
+    failures: list[str] = []
+
+    def delivered(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG})
+    columns = (
+        TextColumn("pre-loading {task.fields[topic]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    event_s = first_s
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("preload", total=events, topic=topic)
+        for index in range(events):
+            event_s = first_s + index * span_s // events
+            if rng.random() < GARBAGE_PROBABILITY:
+                value = rng.choice(GARBAGE)
+            else:
+                value = orjson.dumps(make_event(rng, event_s, shipped.MISSING_PROBABILITY))
+            _produce(
+                producer, topic, random_uuid(rng), value, event_s * MILLIS_PER_SECOND, delivered
+            )
+            if (index + 1) % PROGRESS_EVERY == 0:
+                progress.update(task, completed=index + 1)
+        remaining = producer.flush(FLUSH_TIMEOUT_SECONDS)
+        progress.update(task, completed=events)
+    if remaining or failures:
+        raise DatasetError(
+            f"{remaining} messages undelivered, {len(failures)} failed"
+            + (f" (first: {failures[0]})" if failures else "")
+        )
+    stored = high_watermark(bootstrap, topic)
+    if stored != events:
+        raise DatasetError(f"{topic} holds {stored} messages, not {events}")
+    return Dataset(topic=topic, events=events, last_ms=event_s * MILLIS_PER_SECOND)
+
+
+def _produce(
+    producer: Producer,
+    topic: str,
+    key: str,
+    value: bytes,
+    timestamp_ms: int,
+    on_delivery: Callable[[KafkaError | None, Message], None],
+) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key, timestamp=timestamp_ms, on_delivery=on_delivery)
+        except BufferError:
+            # The local queue is full: let librdkafka send some, then retry this message.
+            producer.poll(0.05)
+            continue
+        producer.poll(0)
+        return
