@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from login_stream.health import probe
+from login_stream.local_broker import free_port
 
 from . import shipped
 from .broker import create_topic
@@ -242,12 +242,6 @@ def _reader(bootstrap: str, topic: str) -> Consumer:
     )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     return consumer
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _read_summaries(

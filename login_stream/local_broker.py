@@ -143,7 +143,7 @@ class LocalBroker:
 
     def _write_config(self, data_dir: Path) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        controller_port = _free_port()
+        controller_port = free_port()
         properties = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -289,7 +289,8 @@ def _port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on now, for a controller, a test processor or a probe."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

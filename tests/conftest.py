@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Topics, create_topic, free_port
+from tests.support import Topics, create_topic
 
 CP_KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"
 
@@ -40,7 +40,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer(CP_KAFKA_IMAGE).with_kraft() as container:
             yield container.get_bootstrap_server()
     else:
-        from login_stream.local_broker import LocalBroker
+        from login_stream.local_broker import LocalBroker, free_port
 
         with LocalBroker(port=free_port()) as broker:
             yield broker.bootstrap_servers

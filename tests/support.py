@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from login_stream.local_broker import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 SUMMARY_WAIT_SECONDS = 90.0
 SHUTDOWN_WAIT_SECONDS = 15.0
@@ -35,12 +36,6 @@ class Topics:
     output: str
     dlq: str
     consumer_group: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:

@@ -12,13 +12,12 @@ import signal
 import time
 from pathlib import Path
 
-from login_stream.local_broker import LocalBroker
+from login_stream.local_broker import LocalBroker, free_port
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
     TopicReader,
     Topics,
     create_topic,
-    free_port,
     running_processor,
     summary_reader,
 )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from login_stream.health import HealthServer, Progress, main
-from tests.support import free_port
+from login_stream.local_broker import free_port
 
 STALE = 30.0
 
