@@ -109,18 +109,23 @@ def build_application(
         rocksdb_options=RocksDBOptions(block_cache_size=ROCKSDB_BLOCK_CACHE_BYTES),
         loglevel=settings.log_level,
         on_message_processed=on_message_processed,
-        # Kafka's 45 s default would keep a restarted processor waiting that long after a crash.
+        # A static group member: a restarted processor takes its partitions back at once
+        # instead of waiting out its crashed predecessor's session, so the session can be long
+        # enough to ride out a broker restart.
         consumer_extra_config={
+            "group.instance.id": instance_identity(settings),
             "session.timeout.ms": settings.consumer_session_timeout_seconds * MILLIS_PER_SECOND,
             "queued.max.messages.kbytes": CONSUMER_PREFETCH_KIB,
         },
         # Quix picks a random transactional.id per start; after a crash the old one's open
         # transaction would then hold back read_committed readers until it times out (60 s).
         # A stable id lets the restarted processor abort it immediately.
-        producer_extra_config={
-            "transactional.id": f"{settings.consumer_group}-{settings.processor_instance_id}"
-        },
+        producer_extra_config={"transactional.id": instance_identity(settings)},
     )
+
+
+def instance_identity(settings: Settings) -> str:
+    return f"{settings.consumer_group}-{settings.processor_instance_id}"
 
 
 def build_pipeline(app: Application, settings: Settings) -> Pipeline:

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     event_time: Literal["event", "kafka"] = "event"
     state_dir: Path = Path("state")
     commit_interval_seconds: float = Field(1.0, gt=0)
-    consumer_session_timeout_seconds: int = Field(10, ge=6, le=300)
+    consumer_session_timeout_seconds: int = Field(45, ge=6, le=300)
     processor_instance_id: str = Field("0", min_length=1)
     processing_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
     max_message_bytes: int = Field(65536, gt=0)
