@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 from confluent_kafka import KafkaException
 
@@ -37,7 +39,27 @@ def describe(settings: Settings) -> str:
     )
 
 
+class _StopRequested(Exception):
+    """SIGTERM or SIGINT arrived before Quix took over the signals in `Application.run`."""
+
+
+def _stop_requested(_signum: int, _frame: FrameType | None) -> None:
+    raise _StopRequested
+
+
 def run_processor() -> int:
+    # Until the application runs (and installs its own graceful handlers), a stop request
+    # ends start-up cleanly instead of killing the process half-way.
+    signal.signal(signal.SIGTERM, _stop_requested)
+    signal.signal(signal.SIGINT, _stop_requested)
+    try:
+        return _run()
+    except _StopRequested:
+        logger.info("login-stream processor stopped before it started")
+        return EXIT_OK
+
+
+def _run() -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:

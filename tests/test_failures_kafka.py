@@ -59,6 +59,8 @@ def test_sigkill_three_times_loses_and_duplicates_nothing(topics: Topics, tmp_pa
                 time.sleep(rng.uniform(*KILL_DELAY_SECONDS))
                 processor.stop(signal.SIGKILL)
         with running_processor(topics, state, log, **SETTINGS) as processor:
+            # Running, not still starting: the stop below is the graceful one under test.
+            processor.wait_until_ready()
             finish(reader, scenario, producer)
             assert processor.stop(signal.SIGTERM) == 0, processor.log()
         reader.read_to_end()
