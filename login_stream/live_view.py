@@ -25,6 +25,15 @@ from .settings import ConfigError, Settings, load_settings
 ROWS_SHOWN: Final = 15
 POLL_SECONDS: Final = 0.5
 REFRESHES_PER_SECOND: Final = 4
+COLUMNS: Final = (
+    "interval (epoch s)",
+    "logins",
+    "device types",
+    "missing",
+    "invalid",
+    "late",
+    "total",
+)
 
 
 def _tally(counts: dict[str, int]) -> str:
@@ -33,7 +42,7 @@ def _tally(counts: dict[str, int]) -> str:
 
 def render(summaries: deque[dict[str, Any]], settings: Settings) -> Group:
     table = Table(title=f"{settings.output_topic} @ {settings.kafka_bootstrap_servers}")
-    for column in ("interval (epoch s)", "logins", "device types", "missing", "invalid", "total"):
+    for column in COLUMNS:
         table.add_column(column)
     for summary in summaries:
         table.add_row(
@@ -42,6 +51,7 @@ def render(summaries: deque[dict[str, Any]], settings: Settings) -> Group:
             _tally(summary["interval_device_type_count"]),
             _tally(summary["interval_missing_field_count"]),
             str(summary.get("interval_invalid_message_count", 0)),
+            str(summary.get("interval_late_message_count", 0)),
             str(summary["total_messages_consumed"]),
         )
     latest = summaries[-1] if summaries else None
@@ -49,7 +59,9 @@ def render(summaries: deque[dict[str, Any]], settings: Settings) -> Group:
         Text(
             f"totals: {latest['total_messages_consumed']} logins | device types "
             f"{_tally(latest['total_device_type_count'])} | missing "
-            f"{_tally(latest['total_missing_field_count'])}"
+            f"{_tally(latest['total_missing_field_count'])} | invalid "
+            f"{latest.get('total_invalid_message_count', 0)} | late "
+            f"{latest.get('total_late_message_count', 0)}"
         )
         if latest
         else Text("waiting for the first closed interval...")
