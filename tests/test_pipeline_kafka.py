@@ -6,12 +6,15 @@ import random
 import signal
 from pathlib import Path
 
+import orjson
+
 from tests.scenario import RealTimeProducer, Scenario, assert_series, new_scenario
-from tests.support import Topics, produce, running_processor, summary_reader
+from tests.support import Topics, encode, produce, running_processor, summary_reader
 
 # Events produced live, stamped with the wall clock, in short intervals to keep tests quick.
 REAL_TIME_WINDOW = 2
 REAL_TIME = {"WINDOW_SECONDS": str(REAL_TIME_WINDOW), "WINDOW_GRACE_SECONDS": "2"}
+TWO_HOURS = 2 * 3600
 
 
 def test_every_interval_is_summarised_exactly(
@@ -58,3 +61,40 @@ def test_totals_continue_after_a_restart_with_an_empty_state_dir(
         reader.read_to_end()
 
     assert_series(reader.summaries, scenario.expected())
+
+
+def test_kafka_record_time_places_events_when_chosen(
+    topics: Topics, state_dir: Path, tmp_path: Path
+) -> None:
+    scenario = new_scenario(seed=4)
+    for index in range(3):
+        scenario.add_window_events(index, count=scenario.rng.randint(10, 30))
+    # Every event claims to have happened two hours before it was produced: with
+    # EVENT_TIME=kafka that must not move it out of the interval of its Kafka timestamp.
+    produce(
+        topics.bootstrap,
+        topics.input,
+        [(shift_event_time(value, -TWO_HOURS), ts) for value, ts in scenario.messages],
+    )
+    expected = scenario.expected()
+
+    with summary_reader(topics) as reader:
+        log = tmp_path / "processor.log"
+        with running_processor(topics, state_dir, log, EVENT_TIME="kafka") as processor:
+            reader.wait_for_interval(expected[-1]["timestamp_start"])
+            assert processor.stop(signal.SIGTERM) == 0, processor.log()
+        reader.read_to_end()
+
+    assert_series(reader.summaries, expected)
+
+
+def shift_event_time(value: bytes | None, seconds: int) -> bytes | None:
+    """The same event with its `timestamp` field (either upstream form) moved by `seconds`."""
+    assert value is not None
+    event = orjson.loads(value)
+    stamp = event.get("timestamp")
+    if isinstance(stamp, int):
+        event["timestamp"] = stamp + seconds
+    elif isinstance(stamp, str) and stamp.strip():
+        event["timestamp"] = str(int(stamp) + seconds)
+    return encode(event)
