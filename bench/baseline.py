@@ -33,6 +33,7 @@ from login_stream.aggregation import (
     count_record,
     empty_counts,
     is_closed,
+    placement_time,
     skipped_intervals,
     start_interval,
     summarize,
@@ -147,10 +148,8 @@ def drain(bootstrap: str, topic: str, windows: Windows, max_bytes: int) -> float
                 offset = message.offset()
                 origin = _origin(topic, 0, offset, message.key())
                 record = parse_login(message.value(), max_bytes, origin)
-                # Event time as the pipeline's `event_time_or_record_time`.
-                event_ms = record.get("event_ms")
                 windows.add(
-                    record, event_ms if isinstance(event_ms, int) else message.timestamp()[1]
+                    record, placement_time(record, message.timestamp()[1], windows.grace_ms)
                 )
                 next_offset = offset + 1
     finally:

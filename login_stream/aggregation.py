@@ -58,11 +58,28 @@ def add_counts(totals: Counts, interval: Counts) -> Counts:
     }
 
 
+def placement_time(record: Record, record_ms: int, grace_ms: int) -> int:
+    """The time that places `record` in an interval: the event's own time when it has a
+    usable one, else its Kafka record timestamp `record_ms`.
+
+    An event cannot have happened after it was written to Kafka; one that claims to, by more
+    than the grace period, has a wrong clock. Trusted, it would move the pipeline's time ahead
+    and make every honest event after it late (or, stamped years ahead, stop all output), so
+    its Kafka timestamp places it instead.
+    """
+    event_ms = record.get("event_ms")
+    if isinstance(event_ms, int) and event_ms <= record_ms + grace_ms:
+        return event_ms
+    return record_ms
+
+
 def is_closed(timestamp_ms: int, watermark_ms: int, duration_ms: int, grace_ms: int) -> bool:
     """Whether the interval holding `timestamp_ms` has closed once time reached `watermark_ms`.
 
-    The same rule as Quix Streams' tumbling window: an interval closes when the latest time
-    seen passes its end by the grace period. A record for a closed interval is *late*.
+    The rule of Quix Streams' tumbling window when it closes windows by key: an interval
+    closes when the latest time seen passes its end by the grace period. A record for a
+    closed interval is *late*. (The pipeline closes by partition, which is cheaper but would
+    accept some records into closed windows; its late check applies this rule first.)
     """
     interval_end = timestamp_ms - timestamp_ms % duration_ms + duration_ms
     return interval_end <= watermark_ms - grace_ms

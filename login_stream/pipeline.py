@@ -38,6 +38,7 @@ from .aggregation import (
     count_record,
     empty_counts,
     is_closed,
+    placement_time,
     skipped_intervals,
     start_interval,
     summarize,
@@ -147,12 +148,11 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         functools.partial(read_message, max_bytes=settings.max_message_bytes), metadata=True
     )
     sdf = records.concat(app.dataframe(clock_topic))
-    if settings.event_time == "event":
-        sdf = sdf.set_timestamp(event_time_or_record_time)
-    sdf = sdf.group_by(global_key, name="global")
-
     duration_ms = settings.window_seconds * MILLIS_PER_SECOND
     grace_ms = settings.window_grace_seconds * MILLIS_PER_SECOND
+    if settings.event_time == "event":
+        sdf = sdf.set_timestamp(functools.partial(event_time_or_record_time, grace_ms=grace_ms))
+    sdf = sdf.group_by(global_key, name="global")
     sdf = sdf.apply(
         functools.partial(place_late_records, duration_ms=duration_ms, grace_ms=grace_ms),
         stateful=True,
@@ -226,10 +226,10 @@ def original_key(record: DeadLetter) -> bytes | None:
     return uncarried(record["origin"]["key"])
 
 
-def event_time_or_record_time(record: Record, _key: Any, record_ms: int, _headers: Any) -> int:
-    """The event's own time when it has a usable one, else the Kafka record timestamp."""
-    event_ms = record.get("event_ms")
-    return event_ms if isinstance(event_ms, int) else record_ms
+def event_time_or_record_time(
+    record: Record, _key: Any, record_ms: int, _headers: Any, grace_ms: int
+) -> int:
+    return placement_time(record, record_ms, grace_ms)
 
 
 def global_key(_record: Record) -> str:

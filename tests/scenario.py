@@ -46,6 +46,12 @@ class Window:
     device_types: Counter[str] = field(default_factory=Counter)
     missing: Counter[str] = field(default_factory=Counter)
 
+    def count_login(self, device: str | None, missing: list[str]) -> None:
+        self.messages += 1
+        self.missing.update(missing)
+        if device is not None:
+            self.device_types[CANONICAL[device]] += 1
+
 
 @dataclass
 class Scenario:
@@ -86,11 +92,19 @@ class Scenario:
         event, device, missing = self._event(int(moment))
         value = encode(event)
         self.messages.append((value, timestamp_ms))
-        window.messages += 1
-        window.missing.update(missing)
-        if device is not None:
-            window.device_types[CANONICAL[device]] += 1
+        window.count_login(device, missing)
         return value, timestamp_ms
+
+    def add_event_from_a_clock_ahead(self, moment: float, ahead_seconds: int) -> None:
+        """Add a valid event written at `moment` whose own timestamp claims `ahead_seconds`
+        later: a wrong clock, so it is counted in the interval of its Kafka timestamp."""
+        assert ahead_seconds > GRACE_SECONDS
+        event, device, missing = self._event(int(moment) + ahead_seconds, keep_timestamp=True)
+        timestamp_ms = int(moment * MS)
+        self.watermark_ms = max(self.watermark_ms, timestamp_ms)
+        self.messages.append((encode(event), timestamp_ms))
+        start = int(moment) - int(moment) % self.window_seconds
+        self.windows.setdefault(start, Window(start)).count_login(device, missing)
 
     def add_delayed_event(self, moment: float) -> bool:
         """Add a valid event created at `moment` but delivered now, after everything so far
@@ -109,11 +123,7 @@ class Scenario:
             self.windows.setdefault(now_start, Window(now_start)).late += 1
             self.dead_letters.append((value, "late", offset))
             return True
-        window = self.windows.setdefault(start, Window(start))
-        window.messages += 1
-        window.missing.update(missing)
-        if device is not None:
-            window.device_types[CANONICAL[device]] += 1
+        self.windows.setdefault(start, Window(start)).count_login(device, missing)
         return False
 
     def _event(

@@ -10,6 +10,7 @@ from login_stream.aggregation import (
     count_record,
     empty_counts,
     is_closed,
+    placement_time,
     start_interval,
     summarize,
 )
@@ -36,10 +37,10 @@ SUMMARY_FIELDS = [
 ]
 
 
-def login(device_type: str | None, missing: list[str]) -> LoginRecord:
+def login(device_type: str | None, missing: list[str], event_ms: int | None = 0) -> LoginRecord:
     return {
         "kind": "login",
-        "event_ms": 0,
+        "event_ms": event_ms,
         "device_type": device_type,
         "missing": missing,
         "original": "{}",
@@ -142,3 +143,12 @@ def test_an_interval_closes_when_time_passes_its_end_by_the_grace() -> None:
         assert not is_closed(inside, 21_999, duration, grace)
         assert is_closed(inside, 22_000, duration, grace)
     assert not is_closed(20_000, 22_000, duration, grace)
+
+
+def test_an_event_is_placed_by_its_own_time_unless_its_clock_is_ahead_of_kafka() -> None:
+    grace = 2_000
+    event = login("iOS", [], event_ms=50_000)
+    assert placement_time(event, 60_000, grace) == 50_000  # happened before it was written
+    assert placement_time(event, 48_000, grace) == 50_000  # ahead, but within the grace
+    assert placement_time(event, 47_999, grace) == 47_999  # too far ahead: Kafka time
+    assert placement_time(login("iOS", ["timestamp"], event_ms=None), 60_000, grace) == 60_000

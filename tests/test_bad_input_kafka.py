@@ -11,7 +11,7 @@ from login_stream.pipeline import (
     DLQ_REASON_HEADER,
     DLQ_TOPIC_HEADER,
 )
-from tests.scenario import assert_series, new_scenario
+from tests.scenario import GRACE_SECONDS, WINDOW_SECONDS, assert_series, new_scenario
 from tests.support import Topics, produce, running_processor, summary_reader, topic_reader
 
 
@@ -30,11 +30,20 @@ def test_invalid_and_late_messages_are_counted_and_dead_lettered(
             assert scenario.add_delayed_event(start - 15)
             late += 1
         scenario.add_window_events(index, count=scenario.rng.randint(20, 40), garbage_rate=0.3)
+        if index == 1:
+            # A device clock decades ahead must neither jump the intervals nor stop them.
+            scenario.add_event_from_a_clock_ahead(start + 9.5, ahead_seconds=10**9)
     produce(topics.bootstrap, topics.input, scenario.messages)
     expected = scenario.expected(up_to_window=5)
 
     with summary_reader(topics) as reader, topic_reader(topics.bootstrap, topics.dlq) as dlq:
-        with running_processor(topics, tmp_path / "state", tmp_path / "p.log") as processor:
+        with running_processor(
+            topics,
+            tmp_path / "state",
+            tmp_path / "p.log",
+            WINDOW_SECONDS=str(WINDOW_SECONDS),
+            WINDOW_GRACE_SECONDS=str(GRACE_SECONDS),
+        ) as processor:
             reader.wait_for_interval(expected[-1]["timestamp_start"])
             dlq.wait_for(len(scenario.dead_letters))
             assert processor.stop(signal.SIGTERM) == 0, processor.log()
