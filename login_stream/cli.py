@@ -39,8 +39,11 @@ def describe(settings: Settings) -> str:
     )
 
 
-class _StopRequested(Exception):
-    """SIGTERM or SIGINT arrived before Quix took over the signals in `Application.run`."""
+class _StopRequested(BaseException):
+    """SIGTERM or SIGINT arrived before Quix took over the signals in `Application.run`.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` in start-up code
+    swallows the request."""
 
 
 def _stop_requested(_signum: int, _frame: FrameType | None) -> None:

@@ -10,8 +10,8 @@ intervals with no events are published too), and counts as nothing.
 
 Nothing is ever written to `user-login`. With several processor instances each one ticks all
 partitions of the clock topic; duplicate ticks are harmless because a tick only says "it is now
-at least this late". Quix reads concatenated topics aligned by timestamp, so a backlog of older
-events is processed before the newer ticks that would otherwise make it late.
+at least this late". Quix reads concatenated topics aligned by Kafka timestamp, so a backlog of
+older events is processed before the newer ticks that would otherwise make it late.
 """
 
 from __future__ import annotations

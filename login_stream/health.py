@@ -2,12 +2,13 @@
 
 The processor is *ready* while records keep flowing through the pipeline: its own clock ticks
 every `CLOCK_TICK_SECONDS` even when `user-login` is quiet, so a processor that has not
-finished a record for `HEALTH_STALE_SECONDS` is stuck, disconnected or still starting. It is
-*live* unless it is stuck past that bound after having started: a restart is then the cure.
-Until the first record, a processor is given `HEALTH_STALE_SECONDS` to start before it counts
-as not live (state recovery from the changelog can take a while).
+finished a record for `HEALTH_STALE_SECONDS` is disconnected, still starting, or has no
+partitions assigned (a standby instance). It is *live* while its processing thread runs.
+Liveness deliberately ignores the records: a restart cures none of those three cases, and a
+broker outage must not get every processor restarted at once; the processor exits by itself
+(code 1) when Kafka trouble outlasts its consumer session, and is restarted then.
 
-    GET /live   200 "live" | 503 "stale ..."
+    GET /live   200 "live" | 503 "processing thread stopped"
     GET /ready  200 "ready" | 503 "not ready ..."
 
 `python -m login_stream.health live|ready` asks the local processor (on `HEALTH_PORT`) and
@@ -35,20 +36,28 @@ logger = logging.getLogger(__name__)
 LIVE_PATH: Final = "/live"
 READY_PATH: Final = "/ready"
 PROBE_TIMEOUT_SECONDS: Final = 3.0
+LOOPBACK: Final = "127.0.0.1"
+ANY_ADDRESS: Final = ("0.0.0.0", "::", "")
 PROBE_OK: Final = 0
 PROBE_FAILED: Final = 1
 PROBE_UNUSABLE: Final = 2
 
 
 class Progress:
-    """When the pipeline last finished a record; `record_processed` is Quix's
-    `on_message_processed` callback, so it costs one clock read per record."""
+    """When the pipeline last finished a record, and whether its processing thread runs;
+    `record_processed` is Quix's `on_message_processed` callback: one clock read per record."""
 
-    def __init__(self, stale_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stale_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        processing_thread: threading.Thread | None = None,
+    ) -> None:
         self._stale_seconds = stale_seconds
         self._clock = clock
-        self._started = clock()
         self._last: float | None = None
+        # Quix runs its poll-and-process loop on the thread that calls `Application.run`.
+        self._processing_thread = processing_thread or threading.current_thread()
 
     def record_processed(self, _topic: str, _partition: int, _offset: int) -> None:
         self._last = self._clock()
@@ -62,10 +71,8 @@ class Progress:
         return True, "ready"
 
     def live(self) -> tuple[bool, str]:
-        since = self._last if self._last is not None else self._started
-        idle = self._clock() - since
-        if idle > self._stale_seconds:
-            return False, f"stale: no progress for {idle:.0f} s"
+        if not self._processing_thread.is_alive():
+            return False, "processing thread stopped"
         return True, "live"
 
 
@@ -112,9 +119,9 @@ class HealthServer:
         self._thread.join()
 
 
-def probe(port: int, check: str) -> tuple[bool, str]:
+def probe(port: int, check: str, host: str = LOOPBACK) -> tuple[bool, str]:
     """Ask the processor's health endpoint; never raises for an absent or failing processor."""
-    url = f"http://127.0.0.1:{port}/{check}"
+    url = f"http://{host}:{port}/{check}"
     try:
         with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as response:
             return True, response.read().decode()
@@ -138,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.health_port:
         print("login-stream: health endpoints are off (HEALTH_PORT=0)", file=sys.stderr)
         return PROBE_UNUSABLE
-    ok, text = probe(settings.health_port, args.check)
+    # Listening on every address includes loopback; a specific address must be asked itself.
+    host = LOOPBACK if settings.health_host in ANY_ADDRESS else settings.health_host
+    ok, text = probe(settings.health_port, args.check, host)
     print(text)
     return PROBE_OK if ok else PROBE_FAILED
 

@@ -54,9 +54,7 @@ class Settings(BaseSettings):
     # 0 turns the health endpoints off.
     health_port: int = Field(8080, ge=0, le=65535)
     health_host: str = Field("0.0.0.0", min_length=1)
-    # Longer than the consumer session, so a broker outage the processor rides out by itself
-    # does not get it restarted.
-    health_stale_seconds: float = Field(60.0, gt=0)
+    health_stale_seconds: float = Field(30.0, gt=0)
 
     # Generator
     generator_rate: float = Field(2.0, gt=0)

@@ -49,7 +49,8 @@ def test_two_instances_on_three_partitions_publish_one_exact_series(
             topics, tmp_path / "b", tmp_path / "b.log", PROCESSOR_INSTANCE_ID="b", **SETTINGS
         ) as second,
     ):
-        # Both ready: the group has settled, so no rebalance stalls a partition mid-stream.
+        # Both have joined and processed records, so the group's rebalances are behind us
+        # before the first event is written.
         first.wait_until_ready()
         second.wait_until_ready()
         producer = RealTimeProducer(
