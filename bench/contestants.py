@@ -73,7 +73,7 @@ class Measurement:
         return self.cpu_s * 1_000_000 / self.events
 
     @property
-    def peak_rss_mb(self) -> float:
+    def peak_rss_mib(self) -> float:
         """Peak resident set size in MiB (ru_maxrss is in KiB on Linux)."""
         return self.peak_rss_kib / KIB_PER_MIB
 

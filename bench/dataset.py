@@ -3,9 +3,12 @@
 Events come from the project's own generator (`make_event`, seeded, `device_type` missing as
 often as the generator leaves it out), with about 2% garbage in between. Event times are in the
 past and advance evenly over `WINDOWS` windows, so every window closes while the backlog is
-read; every message's Kafka timestamp is its event time (garbage takes its neighbour's), so
-records that fall back to the Kafka time land in the same interval as the events around them.
-The topic is loaded once per run; every round of both contestants reads the same data.
+read; a message's Kafka timestamp is the time of the sequence (garbage takes its neighbour's).
+A few events break the order the way real ones do, so that the equality check covers the
+pipeline's time handling too: some were delayed past their interval's grace (late), some by
+less (out of order, still counted in their interval), and some come from a clock far ahead
+(placed by their Kafka time). The topic is loaded once per run; every round of both
+contestants reads the same data.
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ SEED: Final = 20_241_031
 WINDOWS: Final = 1000
 GARBAGE_PROBABILITY: Final = 0.02
 GARBAGE: Final = (b"not json", b"\xff\xfe", b"[1,2]")
+# Shares of events whose own timestamp is off the sequence's time, and by how much (seconds).
+LATE_PROBABILITY: Final = 0.002
+LATE_BY_SECONDS: Final = 60
+OUT_OF_ORDER_PROBABILITY: Final = 0.002
+OUT_OF_ORDER_BY_SECONDS: Final = 1
+CLOCK_AHEAD_PROBABILITY: Final = 0.001
+CLOCK_AHEAD_BY_SECONDS: Final = 10**9
 PROGRESS_EVERY: Final = 10_000
 FLUSH_TIMEOUT_SECONDS: Final = 120.0
 # Throughput over latency: large batches, a short linger, idempotence so that a retry can
@@ -90,7 +100,8 @@ def preload(bootstrap: str, topic: str, events: int, console: Console) -> Datase
             if rng.random() < GARBAGE_PROBABILITY:
                 value = rng.choice(GARBAGE)
             else:
-                value = orjson.dumps(make_event(rng, event_s, shipped.MISSING_PROBABILITY))
+                stamp_s = event_s + _clock_offset(rng)
+                value = orjson.dumps(make_event(rng, stamp_s, shipped.MISSING_PROBABILITY))
             _produce(
                 producer, topic, random_uuid(rng), value, event_s * MILLIS_PER_SECOND, delivered
             )
@@ -107,6 +118,20 @@ def preload(bootstrap: str, topic: str, events: int, console: Console) -> Datase
     if stored != events:
         raise DatasetError(f"{topic} holds {stored} messages, not {events}")
     return Dataset(topic=topic, events=events, last_ms=event_s * MILLIS_PER_SECOND)
+
+
+def _clock_offset(rng: random.Random) -> int:
+    """How far an event's own timestamp is off the time it is written at."""
+    draw = rng.random()
+    if draw < LATE_PROBABILITY:
+        return -LATE_BY_SECONDS
+    draw -= LATE_PROBABILITY
+    if draw < OUT_OF_ORDER_PROBABILITY:
+        return -OUT_OF_ORDER_BY_SECONDS
+    draw -= OUT_OF_ORDER_PROBABILITY
+    if draw < CLOCK_AHEAD_PROBABILITY:
+        return CLOCK_AHEAD_BY_SECONDS
+    return 0
 
 
 def _produce(

@@ -14,20 +14,20 @@ from rich.table import Table
 
 from .contestants import BASELINE, PIPELINE, Measurement
 
-HEADERS = ("events/s", "CPU us/event", "peak RSS MB")
+HEADERS = ("events/s", "CPU us/event", "peak RSS MiB")
 
 
 @dataclass(frozen=True)
 class Figures:
     events_per_s: float
     cpu_us_per_event: float
-    peak_rss_mb: float
+    peak_rss_mib: float
 
     def cells(self) -> tuple[str, str, str]:
         return (
             f"{self.events_per_s:,.0f}",
             f"{self.cpu_us_per_event:.2f}",
-            f"{self.peak_rss_mb:.1f}",
+            f"{self.peak_rss_mib:.1f}",
         )
 
 
@@ -35,7 +35,7 @@ def medians(runs: Sequence[Measurement]) -> Figures:
     return Figures(
         events_per_s=median(run.events_per_s for run in runs),
         cpu_us_per_event=median(run.cpu_us_per_event for run in runs),
-        peak_rss_mb=median(run.peak_rss_mb for run in runs),
+        peak_rss_mib=median(run.peak_rss_mib for run in runs),
     )
 
 
@@ -43,7 +43,7 @@ def run_line(run: Measurement) -> str:
     return (
         f"round {run.round} {run.contestant:<8}  wall {run.wall_s:7.2f} s  "
         f"{run.events_per_s:>10,.0f} events/s  {run.cpu_us_per_event:6.2f} us/event CPU  "
-        f"peak RSS {run.peak_rss_mb:6.1f} MB"
+        f"peak RSS {run.peak_rss_mib:6.1f} MiB"
     )
 
 
@@ -52,7 +52,7 @@ def ratio_line(pipeline: Figures, baseline: Figures) -> str:
         "ratio pipeline/baseline: "
         f"cpu_us_per_event {pipeline.cpu_us_per_event / baseline.cpu_us_per_event:.2f}x  "
         f"events_per_s {pipeline.events_per_s / baseline.events_per_s:.2f}x  "
-        f"peak_rss {pipeline.peak_rss_mb / baseline.peak_rss_mb:.2f}x"
+        f"peak_rss {pipeline.peak_rss_mib / baseline.peak_rss_mib:.2f}x"
     )
 
 
@@ -61,7 +61,7 @@ def print_report(console: Console, runs: Sequence[Measurement]) -> None:
     for column in ("round", "contestant", "wall s", "CPU s", *HEADERS, "intervals"):
         rounds.add_column(column, justify="left" if column == "contestant" else "right")
     for run in runs:
-        figures = Figures(run.events_per_s, run.cpu_us_per_event, run.peak_rss_mb)
+        figures = Figures(run.events_per_s, run.cpu_us_per_event, run.peak_rss_mib)
         rounds.add_row(
             str(run.round),
             run.contestant,
