@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -38,7 +38,7 @@ from login_stream.aggregation import (
     start_interval,
     summarize,
 )
-from login_stream.events import Origin, Record, parse_login, placed_late
+from login_stream.events import Origin, Record, carried, parse_login, placed_late
 
 BATCH: Final = 1000
 POLL_SECONDS: Final = 1.0
@@ -104,15 +104,8 @@ class Windows:
 
 
 def _origin(topic: str, partition: int, offset: int, key: bytes | None) -> Origin:
-    """Where a message was read, built as the pipeline's `read_message` builds it (the key as
-    latin-1 text, so any bytes survive)."""
-    origin = {
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "key": None if key is None else key.decode("latin-1"),
-    }
-    return cast(Origin, origin)
+    """Where a message was read, built as the pipeline's `read_message` builds it."""
+    return {"topic": topic, "partition": partition, "offset": offset, "key": carried(key)}
 
 
 def drain(bootstrap: str, topic: str, windows: Windows, max_bytes: int) -> float | None:

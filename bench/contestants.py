@@ -88,8 +88,7 @@ class Round:
     name: str  # unique per run and round: the pipeline's group and topics are named after it
     workdir: Path
 
-    @property
-    def deadline(self) -> float:
+    def new_deadline(self) -> float:
         timeout = BASE_TIMEOUT_SECONDS + TIMEOUT_SECONDS_PER_EVENT * self.dataset.events
         return time.monotonic() + timeout
 
@@ -172,7 +171,7 @@ def run_pipeline(round_: Round) -> Measurement:
         "HEALTH_HOST": "127.0.0.1",
     }
     reader = _reader(round_.bootstrap, output)
-    deadline = round_.deadline
+    deadline = round_.new_deadline()
     try:
         child = Child([sys.executable, "app.py"], env, round_.workdir / "pipeline.log")
         try:
@@ -214,7 +213,7 @@ def run_baseline(round_: Round) -> Measurement:
         "--max-message-bytes",
         str(shipped.MAX_MESSAGE_BYTES),
     ]
-    deadline = round_.deadline
+    deadline = round_.new_deadline()
     child = Child(argv, os.environ, round_.workdir / "baseline.log")
     try:
         if not child.wait(deadline):

@@ -43,7 +43,6 @@ MAX_EPOCH_SECONDS: Final = 100_000_000_000
 LOGIN: Final = "login"
 INVALID: Final = "invalid"
 LATE: Final = "late"
-TICK: Final = "tick"
 
 
 class Origin(TypedDict):
@@ -116,10 +115,6 @@ def parse_login(raw: bytes | None, max_bytes: int, origin: Origin) -> LoginRecor
         return _login_record(event, raw, origin)
     except _BadField as exc:
         return _dead_letter(str(exc), raw, origin)
-
-
-def is_invalid(record: Record) -> bool:
-    return record["kind"] == INVALID
 
 
 def is_dead_letter(record: Record) -> bool:
