@@ -8,13 +8,12 @@ project's own local broker started from the Apache Kafka jars. Never a substitut
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import Topics, create_topic
+from tests.support import Topics, fresh_topics
 
 CP_KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"
 
@@ -48,19 +47,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def topics(kafka_bootstrap: str) -> Topics:
-    """Fresh topic and group names, so tests never see each other's messages or state."""
-    suffix = uuid.uuid4().hex[:10]
-    names = Topics(
-        bootstrap=kafka_bootstrap,
-        input=f"user-login-{suffix}",
-        output=f"user-login-processed-{suffix}",
-        dlq=f"user-login-dlq-{suffix}",
-        consumer_group=f"login-stream-{suffix}",
-    )
-    create_topic(kafka_bootstrap, names.input)
-    create_topic(kafka_bootstrap, names.output)
-    create_topic(kafka_bootstrap, names.dlq)
-    return names
+    return fresh_topics(kafka_bootstrap)
 
 
 @pytest.fixture

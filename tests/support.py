@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,23 @@ class Topics:
     output: str
     dlq: str
     consumer_group: str
+
+
+def fresh_topics(bootstrap: str, input_partitions: int = 1) -> Topics:
+    """New, created topics and an unused group name, so tests never see each other's
+    messages or state."""
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics(
+        bootstrap=bootstrap,
+        input=f"user-login-{suffix}",
+        output=f"user-login-processed-{suffix}",
+        dlq=f"user-login-dlq-{suffix}",
+        consumer_group=f"login-stream-{suffix}",
+    )
+    create_topic(bootstrap, topics.input, input_partitions)
+    create_topic(bootstrap, topics.output)
+    create_topic(bootstrap, topics.dlq)
+    return topics
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import random
 import signal
-import uuid
 from pathlib import Path
 
 from tests.scenario import RealTimeProducer, Scenario, assert_series
-from tests.support import Topics, create_topic, running_processor, summary_reader, topic_reader
+from tests.support import fresh_topics, running_processor, summary_reader, topic_reader
 
 PARTITIONS = 3
 WINDOW_SECONDS = 2
@@ -26,17 +25,7 @@ SETTINGS = {"WINDOW_SECONDS": str(WINDOW_SECONDS), "WINDOW_GRACE_SECONDS": "3"}
 def test_two_instances_on_three_partitions_publish_one_exact_series(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics(
-        bootstrap=kafka_bootstrap,
-        input=f"user-login-{suffix}",
-        output=f"user-login-processed-{suffix}",
-        dlq=f"user-login-dlq-{suffix}",
-        consumer_group=f"login-stream-{suffix}",
-    )
-    create_topic(kafka_bootstrap, topics.input, partitions=PARTITIONS)
-    create_topic(kafka_bootstrap, topics.output)
-    create_topic(kafka_bootstrap, topics.dlq)
+    topics = fresh_topics(kafka_bootstrap, input_partitions=PARTITIONS)
     scenario = Scenario(rng=random.Random(8), first_window=0, window_seconds=WINDOW_SECONDS)
 
     with (
