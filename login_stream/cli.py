@@ -8,6 +8,7 @@ import sys
 from types import FrameType
 
 from confluent_kafka import KafkaException
+from quixstreams.state.exceptions import InvalidChangelogOffset
 
 from .health import HealthServer, Progress
 from .pipeline import build_application, build_pipeline
@@ -94,6 +95,14 @@ def _run() -> int:
             pipeline.ticker.stop()
     except KafkaException as exc:
         logger.error("Kafka error: %s", exc.args[0] if exc.args else exc)
+        return EXIT_RUNTIME_ERROR
+    except InvalidChangelogOffset:
+        logger.error(
+            "the local state in STATE_DIR=%s is ahead of its changelog on this Kafka cluster "
+            "(a new or reset broker?); delete that directory and the processor rebuilds it "
+            "from the changelog",
+            settings.state_dir,
+        )
         return EXIT_RUNTIME_ERROR
     finally:
         if health is not None:

@@ -9,8 +9,12 @@ LOGS=.kafka/demo
 mkdir -p "$LOGS"
 export KAFKA_BOOTSTRAP_SERVERS=localhost:$PORT
 
+# The processor's local state belongs to the broker it was built against: a broker started
+# here is a new, empty one, so the demo's state starts empty with it.
+export STATE_DIR=$LOGS/state
 started_broker=no
 if ! $PY -m login_stream.local_broker status --port "$PORT" >/dev/null 2>&1; then
+  rm -rf "$STATE_DIR"
   $PY -m login_stream.local_broker up --port "$PORT" || exit 1
   started_broker=yes
 fi

@@ -208,6 +208,15 @@ class Processor:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_exit(self, timeout: float = SUMMARY_WAIT_SECONDS) -> int:
+        """The exit code of a processor expected to stop by itself."""
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"processor still running after {timeout}s\n{self.log()}"
+            ) from None
+
     def wait_until_ready(self, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
         """Poll the readiness endpoint as an orchestrator would, until it answers 200."""
         deadline = time.monotonic() + timeout
