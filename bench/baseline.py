@@ -29,14 +29,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from login_stream.aggregation import (
     MILLIS_PER_SECOND,
     Counts,
-    add_counts,
+    closing_summaries,
     count_record,
     empty_counts,
     is_closed,
     placement_time,
-    skipped_intervals,
     start_interval,
-    summarize,
 )
 from login_stream.events import Origin, Record, carried, parse_login, placed_late
 
@@ -94,12 +92,11 @@ class Windows:
             self._publish(first, self._open.pop(first))
 
     def _publish(self, start: int, counts: Counts) -> None:
-        """As the pipeline's `publish_intervals`: empty summaries for skipped intervals first."""
         end = start + self.duration_ms
-        for begin, until in skipped_intervals(self._last_end_ms, start, self.duration_ms):
-            self.summaries.append(summarize(begin, until, empty_counts(), self._totals))
-        self._totals = add_counts(self._totals, counts)
-        self.summaries.append(summarize(start, end, counts, self._totals))
+        summaries, self._totals = closing_summaries(
+            self._totals, self._last_end_ms, start, end, counts
+        )
+        self.summaries.extend(summaries)
         self._last_end_ms = end
 
 

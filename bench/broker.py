@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Final
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from login_stream.local_broker import BrokerError, LocalBroker
 
@@ -49,12 +49,6 @@ def _probe(bootstrap: str) -> None:
         raise BrokerError(
             f"no Kafka broker answers at {bootstrap} within {PROBE_TIMEOUT_SECONDS:.0f}s"
         ) from None
-
-
-def create_topic(bootstrap: str, name: str) -> None:
-    """A new single-partition topic; it must not exist yet (every name is unique per run)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=1)])[name].result(ADMIN_TIMEOUT_SECONDS)
 
 
 def high_watermark(bootstrap: str, topic: str) -> int:

@@ -29,11 +29,11 @@ from typing import Any, Final
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from login_stream.generator import ensure_topic
 from login_stream.health import probe
 from login_stream.local_broker import free_port
 
 from . import shipped
-from .broker import create_topic
 from .dataset import Dataset
 
 REPO: Final = Path(__file__).resolve().parent.parent
@@ -154,7 +154,7 @@ def run_pipeline(round_: Round) -> Measurement:
     output = f"{round_.name}-out"
     health_port = free_port()
     # Created first, so the reader is assigned before the processor starts publishing.
-    create_topic(round_.bootstrap, output)
+    ensure_topic(round_.bootstrap, output, partitions=1)
     env = {
         **os.environ,
         **shipped.PIPELINE_ENV,

@@ -25,10 +25,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from login_stream.aggregation import MILLIS_PER_SECOND
-from login_stream.generator import make_event, random_uuid
+from login_stream.generator import ensure_topic, make_event, random_uuid
 
 from . import shipped
-from .broker import create_topic, high_watermark
+from .broker import high_watermark
 
 SEED: Final = 20_241_031
 WINDOWS: Final = 1000
@@ -72,7 +72,7 @@ class Dataset:
 
 
 def preload(bootstrap: str, topic: str, events: int, console: Console) -> Dataset:
-    create_topic(bootstrap, topic)
+    ensure_topic(bootstrap, topic, partitions=1)
     window_s = shipped.WINDOW_SECONDS
     span_s = WINDOWS * window_s
     now_s = int(time.time())

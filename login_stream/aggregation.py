@@ -7,11 +7,18 @@ same shape, so one function adds an interval to the totals. Nothing here knows a
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final, TypedDict
 
 from .events import INVALID, LATE, LOGIN, Record
 
+logger = logging.getLogger(__name__)
+
 MILLIS_PER_SECOND: Final = 1000
+
+# Empty intervals between two published ones (the processor was down, or a replay has a hole)
+# are filled in up to this many; a larger hole is logged instead of flooding the output.
+MAX_FILLED_INTERVALS: Final = 8640
 
 
 class Counts(TypedDict):
@@ -92,6 +99,22 @@ def skipped_intervals(
     if previous_end_ms is None or previous_end_ms >= start_ms:
         return []
     return [(begin, begin + duration_ms) for begin in range(previous_end_ms, start_ms, duration_ms)]
+
+
+def closing_summaries(
+    totals: Counts, last_end_ms: int | None, start_ms: int, end_ms: int, interval: Counts
+) -> tuple[list[dict[str, Any]], Counts]:
+    """The summaries a closed interval publishes, and the totals that include it: zero
+    summaries for the intervals skipped since the last one ended, so the series has no holes,
+    then its own."""
+    skipped = skipped_intervals(last_end_ms, start_ms, end_ms - start_ms)
+    if len(skipped) > MAX_FILLED_INTERVALS:
+        logger.warning("not filling %d empty intervals before %d", len(skipped), start_ms)
+        skipped = []
+    summaries = [summarize(begin, until, empty_counts(), totals) for begin, until in skipped]
+    totals = add_counts(totals, interval)
+    summaries.append(summarize(start_ms, end_ms, interval, totals))
+    return summaries, totals
 
 
 def summarize(start_ms: int, end_ms: int, interval: Counts, totals: Counts) -> dict[str, Any]:

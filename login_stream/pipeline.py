@@ -34,14 +34,12 @@ from quixstreams.state.rocksdb import RocksDBOptions
 from .aggregation import (
     MILLIS_PER_SECOND,
     Counts,
-    add_counts,
+    closing_summaries,
     count_record,
     empty_counts,
     is_closed,
     placement_time,
-    skipped_intervals,
     start_interval,
-    summarize,
 )
 from .clock import Ticker
 from .events import (
@@ -71,10 +69,6 @@ DLQ_REASON_HEADER: Final = "dlq-reason"
 DLQ_TOPIC_HEADER: Final = "dlq-source-topic"
 DLQ_PARTITION_HEADER: Final = "dlq-source-partition"
 DLQ_OFFSET_HEADER: Final = "dlq-source-offset"
-
-# Empty intervals between two published ones (the processor was down, or a replay has a hole)
-# are filled in up to this many; a larger hole is logged instead of flooding the output.
-MAX_FILLED_INTERVALS: Final = 8640
 
 # Reading the input aligned with the clock topic, Quix pauses a partition whose buffer is full
 # and asks the broker for more only when that buffer has run dry, in a call that waits this
@@ -270,15 +264,11 @@ def publish_intervals(
     zero summaries for any intervals skipped since the last one, so the series has no holes."""
     # Merged over empty counts so totals stored before a counter existed still load.
     totals: Counts = {**empty_counts(), **(state.get(TOTALS_STATE_KEY) or {})}
-    skipped = skipped_intervals(state.get(LAST_END_STATE_KEY), window["start"], duration_ms)
-    if len(skipped) > MAX_FILLED_INTERVALS:
-        logger.warning("not filling %d empty intervals before %d", len(skipped), window["start"])
-        skipped = []
-    summaries = [summarize(start, end, empty_counts(), totals) for start, end in skipped]
-    totals = add_counts(totals, window["value"])
+    summaries, totals = closing_summaries(
+        totals, state.get(LAST_END_STATE_KEY), window["start"], window["end"], window["value"]
+    )
     state.set(TOTALS_STATE_KEY, totals)
     state.set(LAST_END_STATE_KEY, window["end"])
-    summaries.append(summarize(window["start"], window["end"], window["value"], totals))
     return summaries
 
 

@@ -6,7 +6,9 @@ import random
 from collections import Counter
 
 from login_stream.aggregation import (
+    MAX_FILLED_INTERVALS,
     add_counts,
+    closing_summaries,
     count_record,
     empty_counts,
     is_closed,
@@ -152,3 +154,26 @@ def test_an_event_is_placed_by_its_own_time_unless_its_clock_is_ahead_of_kafka()
     assert placement_time(event, 48_000, grace) == 50_000  # ahead, but within the grace
     assert placement_time(event, 47_999, grace) == 47_999  # too far ahead: Kafka time
     assert placement_time(login("iOS", ["timestamp"], event_ms=None), 60_000, grace) == 60_000
+
+
+def test_a_closed_interval_publishes_the_skipped_ones_first_with_unchanged_totals() -> None:
+    totals = interval_of([login("iOS", [])])
+    interval = interval_of([login("android", []), login(None, ["device_type"])])
+
+    summaries, new_totals = closing_summaries(totals, 10_000, 40_000, 50_000, interval)
+
+    assert [(s["timestamp_start"], s["timestamp_end"]) for s in summaries] == [
+        (10, 20),
+        (20, 30),
+        (30, 40),
+        (40, 50),
+    ]
+    assert [s["total_messages_consumed"] for s in summaries] == [1, 1, 1, 3]
+    assert new_totals == add_counts(totals, interval)
+
+
+def test_a_hole_too_large_to_fill_publishes_only_the_interval() -> None:
+    duration = 10_000
+    start = (MAX_FILLED_INTERVALS + 1) * duration
+    summaries, _ = closing_summaries(empty_counts(), 0, start, start + duration, empty_counts())
+    assert [s["timestamp_start"] for s in summaries] == [start // 1000]
