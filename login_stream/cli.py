@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from types import FrameType
+from typing import IO, Final
 
 from confluent_kafka import KafkaException
-from quixstreams.state.exceptions import InvalidChangelogOffset
+from quixstreams.state.exceptions import (
+    InvalidChangelogOffset,
+    InvalidStoreChangelogOffset,
+    PartitionStoreIsUsed,
+    StoreTransactionFailed,
+)
+from quixstreams.state.exceptions import StateError as QuixStateError
 
 from .health import HealthServer, Progress
+from .local_state import (
+    Claim,
+    StateDirError,
+    claim_state_dir,
+    current_cluster_id,
+    lock_state_dir,
+)
 from .pipeline import build_application, build_pipeline
 from .settings import ConfigError, Settings, load_settings
+from .shutdown import StopDeadline
 
 logger = logging.getLogger("login_stream")
 
 EXIT_OK = 0
 EXIT_RUNTIME_ERROR = 1
 EXIT_CONFIG_ERROR = 2
+# After an error nothing is committed on the way out, so a stop that takes longer is stuck.
+FAILED_STOP_SECONDS: Final = 5.0
 
 
 def configure_logging(level: str) -> None:
@@ -71,6 +90,48 @@ def _run() -> int:
         return EXIT_CONFIG_ERROR
     configure_logging(settings.log_level)
     logger.info("login-stream processor starting: %s", describe(settings))
+    try:
+        state_lock = claim_state(settings)
+    except StateDirError as exc:
+        logger.error("%s", exc)
+        return EXIT_RUNTIME_ERROR
+    except KafkaException as exc:
+        logger.error(
+            "no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS=%s within %.0f s (%s); "
+            "check that setting and that the broker runs",
+            settings.kafka_bootstrap_servers,
+            settings.kafka_connect_timeout_seconds,
+            _kafka_reason(exc),
+        )
+        return EXIT_RUNTIME_ERROR
+    with state_lock:
+        return _process(settings)
+
+
+def claim_state(settings: Settings) -> IO[bytes]:
+    """Lock STATE_DIR and check it holds this cluster's state, before anything is read."""
+    state_lock = lock_state_dir(settings.state_dir)
+    try:
+        cluster_id = current_cluster_id(
+            settings.kafka_bootstrap_servers, settings.kafka_connect_timeout_seconds
+        )
+        claim = claim_state_dir(
+            settings.state_dir, cluster_id, settings.state_rebuild_on_cluster_change
+        )
+    except BaseException:
+        state_lock.close()
+        raise
+    if claim is Claim.REBUILT:
+        logger.warning(
+            "dropped the state of another Kafka cluster from STATE_DIR=%s "
+            "(STATE_REBUILD_ON_CLUSTER_CHANGE); it is rebuilt from cluster %s's changelog",
+            settings.state_dir,
+            cluster_id,
+        )
+    return state_lock
+
+
+def _process(settings: Settings) -> int:
     progress = Progress(settings.health_stale_seconds)
     health = None
     if settings.health_port:
@@ -85,27 +146,65 @@ def _run() -> int:
             )
             return EXIT_RUNTIME_ERROR
         health.start()
+    deadline = StopDeadline(
+        FAILED_STOP_SECONDS,
+        settings.shutdown_timeout_seconds,
+        functools.partial(describe_failure, settings=settings),
+    )
     try:
-        app = build_application(settings, on_message_processed=progress.record_processed)
+        app = build_application(settings, deadline, on_message_processed=progress.record_processed)
         pipeline = build_pipeline(app, settings)
         pipeline.ticker.start()
         try:
             app.run()
         finally:
             pipeline.ticker.stop()
-    except KafkaException as exc:
-        logger.error("Kafka error: %s", exc.args[0] if exc.args else exc)
-        return EXIT_RUNTIME_ERROR
-    except InvalidChangelogOffset:
-        logger.error(
-            "the local state in STATE_DIR=%s is ahead of its changelog on this Kafka cluster "
-            "(a new or reset broker?); delete that directory and the processor rebuilds it "
-            "from the changelog",
-            settings.state_dir,
-        )
+    except Exception as exc:
+        logger.error("%s", describe_failure(exc, settings))
+        logger.debug("the error in full", exc_info=exc)
         return EXIT_RUNTIME_ERROR
     finally:
+        deadline.disarm()
         if health is not None:
             health.stop()
     logger.info("login-stream processor stopped")
     return EXIT_OK
+
+
+def describe_failure(error: BaseException | None, settings: Settings) -> str:
+    """One line that names what went wrong and what to check, for the error that stopped
+    processing (Quix wraps errors raised in a partition assignment, so causes are searched)."""
+    causes = list(_causes(error))
+    for cause in causes:
+        if isinstance(cause, InvalidChangelogOffset | InvalidStoreChangelogOffset):
+            return (
+                f"the local state in STATE_DIR={settings.state_dir} is ahead of its changelog "
+                "on this Kafka cluster (a deleted or recreated changelog topic?); delete that "
+                "directory and the processor rebuilds it from the changelog"
+            )
+    for cause in causes:
+        if isinstance(cause, QuixStateError | PartitionStoreIsUsed | StoreTransactionFailed):
+            return (
+                f"the local state in STATE_DIR={settings.state_dir} cannot be used "
+                f"({type(cause).__name__}: {cause}); if it persists, delete that directory "
+                "and the processor rebuilds it from the changelog"
+            )
+    for cause in causes:
+        if isinstance(cause, KafkaException):
+            return f"Kafka error: {_kafka_reason(cause)}"
+    if error is None:
+        return "processing stopped after an error"
+    cause = causes[-1]
+    return f"processing stopped: {type(cause).__name__}: {cause}"
+
+
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _kafka_reason(exc: KafkaException) -> str:
+    return str(exc.args[0]) if exc.args else str(exc)

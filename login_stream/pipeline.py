@@ -55,6 +55,7 @@ from .events import (
     uncarried,
 )
 from .settings import Settings
+from .shutdown import BoundedStopApplication, StopDeadline
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,12 @@ class Pipeline:
 
 
 def build_application(
-    settings: Settings, on_message_processed: MessageProcessedCallback | None = None
+    settings: Settings,
+    deadline: StopDeadline,
+    on_message_processed: MessageProcessedCallback | None = None,
 ) -> Application:
-    return Application(
+    return BoundedStopApplication(
+        deadline=deadline,
         broker_address=settings.kafka_bootstrap_servers,
         consumer_group=settings.consumer_group,
         auto_offset_reset=settings.auto_offset_reset,
@@ -104,6 +108,9 @@ def build_application(
         rocksdb_options=RocksDBOptions(block_cache_size=ROCKSDB_BLOCK_CACHE_BYTES),
         loglevel=settings.log_level,
         on_message_processed=on_message_processed,
+        on_consumer_error=stop_without_traceback,
+        on_processing_error=stop_without_traceback,
+        on_producer_error=stop_without_traceback,
         # A static group member: a restarted processor takes its partitions back at once
         # instead of waiting out its crashed predecessor's session, so the session can be long
         # enough to ride out a broker restart.
@@ -117,6 +124,13 @@ def build_application(
         # A stable id lets the restarted processor abort it immediately.
         producer_extra_config={"transactional.id": instance_identity(settings)},
     )
+
+
+def stop_without_traceback(error: Exception, _source: Any, _logger: logging.Logger) -> bool:
+    """Let an error stop processing without Quix's traceback: the processor reports it in
+    one line that names the cause (see `cli.describe_failure`)."""
+    logger.debug("processing stops on %r", error)
+    return False
 
 
 def instance_identity(settings: Settings) -> str:

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     # Kafka connection and topics
     kafka_bootstrap_servers: str = Field("localhost:9092", min_length=1)
+    kafka_connect_timeout_seconds: float = Field(30.0, gt=0)
     input_topic: str = Field("user-login", min_length=1)
     output_topic: str = Field("user-login-processed", min_length=1)
     dlq_topic: str = Field("user-login-dlq", min_length=1)
@@ -45,12 +46,14 @@ class Settings(BaseSettings):
     clock_tick_seconds: float = Field(0.5, gt=0)
     event_time: Literal["event", "kafka"] = "event"
     state_dir: Path = Path("state")
+    state_rebuild_on_cluster_change: bool = False
     commit_interval_seconds: float = Field(1.0, gt=0)
     consumer_session_timeout_seconds: int = Field(45, ge=6, le=300)
     processor_instance_id: str = Field("0", min_length=1)
     processing_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
     max_message_bytes: int = Field(65536, gt=0)
     log_level: LogLevel = "INFO"
+    shutdown_timeout_seconds: float = Field(20.0, gt=0)
     # 0 turns the health endpoints off.
     health_port: int = Field(8080, ge=0, le=65535)
     health_host: str = Field("0.0.0.0", min_length=1)

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from login_stream.events import EXPECTED_FIELDS
+from tests.spec import UPSTREAM_FIELDS
 from tests.support import encode
 
 WINDOW_SECONDS = 10
@@ -142,7 +142,7 @@ class Scenario:
         }
         missing = [
             name
-            for name in EXPECTED_FIELDS
+            for name in UPSTREAM_FIELDS
             if rng.random() < (0.15 if name == "device_type" else 0.04)
             and not (keep_timestamp and name == "timestamp")
         ]

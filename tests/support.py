@@ -50,10 +50,14 @@ def fresh_topics(bootstrap: str, input_partitions: int = 1) -> Topics:
         dlq=f"user-login-dlq-{suffix}",
         consumer_group=f"login-stream-{suffix}",
     )
-    create_topic(bootstrap, topics.input, input_partitions)
-    create_topic(bootstrap, topics.output)
-    create_topic(bootstrap, topics.dlq)
+    create_topics(topics, input_partitions)
     return topics
+
+
+def create_topics(topics: Topics, input_partitions: int = 1) -> None:
+    create_topic(topics.bootstrap, topics.input, input_partitions)
+    create_topic(topics.bootstrap, topics.output)
+    create_topic(topics.bootstrap, topics.dlq)
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
@@ -180,6 +184,7 @@ class Processor:
             "HEALTH_HOST": "127.0.0.1",
             **{name.upper(): value for name, value in settings.items()},
         }
+        self.state_dir = state_dir
         self.log_path = log_path
         self._log = log_path.open("ab")
         self._process = subprocess.Popen(

@@ -6,7 +6,6 @@ import orjson
 import pytest
 
 from login_stream.events import (
-    EXPECTED_FIELDS,
     InvalidRecord,
     Origin,
     carried,
@@ -14,6 +13,7 @@ from login_stream.events import (
     placed_late,
     uncarried,
 )
+from tests.spec import UPSTREAM_FIELDS
 
 MAX_BYTES = 1024
 ORIGIN: Origin = {"topic": "user-login", "partition": 3, "offset": 42, "key": "k-1"}
@@ -64,7 +64,7 @@ def test_blank_fields_count_as_missing(blank: object) -> None:
 def test_absent_fields_are_missing_in_declared_order() -> None:
     record = parse({})
     assert record["kind"] == "login"
-    assert record["missing"] == list(EXPECTED_FIELDS)
+    assert record["missing"] == list(UPSTREAM_FIELDS)
     assert record["event_ms"] is None
 
 

@@ -17,7 +17,7 @@ from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
     TopicReader,
     Topics,
-    create_topic,
+    create_topics,
     running_processor,
     summary_reader,
 )
@@ -73,8 +73,7 @@ def test_broker_restart_mid_stream_is_survived(tmp_path: Path) -> None:
     with LocalBroker(port=free_port(), root=tmp_path / "kafka") as broker:
         bootstrap = broker.bootstrap_servers
         topics = Topics(bootstrap, "user-login", "user-login-processed", "user-login-dlq", "g")
-        for name in (topics.input, topics.output, topics.dlq):
-            create_topic(bootstrap, name)
+        create_topics(topics)
         scenario = Scenario(rng=random.Random(6), first_window=0, window_seconds=WINDOW_SECONDS)
         producer = RealTimeProducer(
             bootstrap, topics.input, scenario, EVENTS // 2, EVENTS_PER_SECOND, GARBAGE_RATE
@@ -91,33 +90,3 @@ def test_broker_restart_mid_stream_is_survived(tmp_path: Path) -> None:
             reader.read_to_end()
 
     assert_series(reader.summaries, scenario.expected())
-
-
-def test_state_of_another_cluster_stops_the_processor_with_a_clear_message(
-    tmp_path: Path,
-) -> None:
-    state, log = tmp_path / "state", tmp_path / "processor.log"
-    with LocalBroker(port=free_port(), root=tmp_path / "kafka") as broker:
-        topics = Topics(
-            broker.bootstrap_servers, "user-login", "user-login-processed", "user-login-dlq", "g"
-        )
-        for name in (topics.input, topics.output, topics.dlq):
-            create_topic(topics.bootstrap, name)
-        with (
-            summary_reader(topics) as reader,
-            running_processor(topics, state, log, **SETTINGS) as processor,
-        ):
-            wait_for_progress(reader)  # state and its changelog offsets are committed
-            assert processor.stop(signal.SIGTERM) == 0, processor.log()
-
-        # The same address, a new and empty cluster: the local state is now ahead of it.
-        broker.stop()
-        broker.start()
-        for name in (topics.input, topics.output, topics.dlq):
-            create_topic(topics.bootstrap, name)
-        with running_processor(topics, state, log, **SETTINGS) as processor:
-            assert processor.wait_for_exit() == 1
-            output = processor.log()
-
-    assert "delete that directory" in output
-    assert "Traceback" not in output

@@ -1,19 +1,22 @@
-"""The data generator: upstream-shaped events, reproducible with a seed (no Kafka), and a
-run against the real broker."""
+"""The data generator: upstream-shaped events, reproducible with a seed (no Kafka), and
+`python -m login_stream.generator` as a user runs it (its own process: it installs signal
+handlers) against the real broker."""
 
 from __future__ import annotations
 
 import ipaddress
 import math
 import random
+import subprocess
+import sys
 import uuid
 
 import orjson
 import pytest
 
-from login_stream.events import EXPECTED_FIELDS
-from login_stream.generator import US_STATES, main, make_event
-from tests.support import Topics, topic_reader
+from login_stream.generator import US_STATES, make_event
+from tests.spec import UPSTREAM_FIELDS
+from tests.support import REPO, Topics, topic_reader
 
 NOW = 1730392658
 
@@ -28,7 +31,7 @@ def test_events_have_the_upstream_shape() -> None:
     rng = random.Random(1)
     for _ in range(200):
         event = make_event(rng, NOW, 0.0)
-        assert list(event) == [f for f in EXPECTED_FIELDS]
+        assert list(event) == [f for f in UPSTREAM_FIELDS]
         uuid.UUID(event["user_id"])
         uuid.UUID(event["device_id"])
         ipaddress.IPv4Address(event["ip"])
@@ -49,18 +52,29 @@ def test_device_type_is_left_out_at_the_configured_rate() -> None:
     "flags", [["--rate", "0"], ["--count", "-1"], ["--missing-probability", "2"]]
 )
 def test_bad_flags_exit_with_code_2(flags: list[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(flags)
-    assert exit_.value.code == 2
+    result = run_generator(flags)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
 
 
 def test_generator_produces_the_requested_count(topics: Topics) -> None:
     count = 25
     argv = ["--bootstrap-servers", topics.bootstrap, "--topic", topics.input]
-    assert main([*argv, "--count", str(count), "--rate", "500", "--seed", "7"]) == 0
+    result = run_generator([*argv, "--count", str(count), "--rate", "500", "--seed", "7"])
+    assert result.returncode == 0, result.stderr
     with topic_reader(topics.bootstrap, topics.input) as reader:
         reader.wait_for(count)
         reader.read_to_end()
     assert len(reader.messages) == count
     events = [orjson.loads(message.value()) for message in reader.messages]
-    assert all(set(event) <= set(EXPECTED_FIELDS) for event in events)
+    assert all(set(event) <= set(UPSTREAM_FIELDS) for event in events)
+
+
+def run_generator(flags: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "login_stream.generator", *flags],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from login_stream.local_broker import free_port
 from login_stream.settings import ConfigError, Settings, load_settings
 from tests.support import REPO
 
@@ -62,6 +64,24 @@ def test_processor_exits_with_one_line_for_bad_configuration() -> None:
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if "WINDOW_SECONDS" in line]
     assert len(lines) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_processor_exits_with_one_line_when_no_broker_answers(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{free_port()}",
+        "KAFKA_CONNECT_TIMEOUT_SECONDS": "2",
+        "STATE_DIR": str(tmp_path / "state"),
+        "HEALTH_PORT": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, str(REPO / "app.py")], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert "KAFKA_BOOTSTRAP_SERVERS" in errors[0]
     assert "Traceback" not in result.stderr
 
 

@@ -1,0 +1,76 @@
+"""Which cluster the local state belongs to, decided on plain directories (no Kafka)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from login_stream.local_state import (
+    Claim,
+    StateDirError,
+    claim_state_dir,
+    lock_state_dir,
+)
+
+
+def write_state(state_dir: Path) -> Path:
+    """Something shaped like Quix's RocksDB state under the directory."""
+    store = state_dir / "login-stream" / "store-0"
+    store.mkdir(parents=True)
+    (store / "CURRENT").write_text("MANIFEST-000001\n")
+    return store
+
+
+def test_an_empty_directory_is_claimed_for_the_cluster(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    assert claim_state_dir(state_dir, "cluster-a", rebuild=False) is Claim.NEW
+    write_state(state_dir)
+    assert claim_state_dir(state_dir, "cluster-a", rebuild=False) is Claim.SAME
+
+
+def test_state_of_another_cluster_is_refused_and_kept(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    claim_state_dir(state_dir, "cluster-a", rebuild=False)
+    store = write_state(state_dir)
+    with pytest.raises(StateDirError) as refused:
+        claim_state_dir(state_dir, "cluster-b", rebuild=False)
+    message = str(refused.value)
+    assert f"STATE_DIR={state_dir}" in message
+    assert "cluster-a" in message and "cluster-b" in message
+    assert "STATE_REBUILD_ON_CLUSTER_CHANGE=true" in message
+    assert (store / "CURRENT").exists()
+
+
+def test_a_claimed_but_still_empty_directory_is_refused_too(tmp_path: Path) -> None:
+    # A first run stopped before it wrote any state: the directory still names its cluster.
+    state_dir = tmp_path / "state"
+    claim_state_dir(state_dir, "cluster-a", rebuild=False)
+    with pytest.raises(StateDirError):
+        claim_state_dir(state_dir, "cluster-b", rebuild=False)
+
+
+def test_state_of_unknown_origin_is_refused(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    write_state(state_dir)
+    with pytest.raises(StateDirError, match="an unknown Kafka cluster"):
+        claim_state_dir(state_dir, "cluster-b", rebuild=False)
+
+
+def test_rebuild_drops_the_other_clusters_state_and_claims_the_directory(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    claim_state_dir(state_dir, "cluster-a", rebuild=False)
+    store = write_state(state_dir)
+    assert claim_state_dir(state_dir, "cluster-b", rebuild=True) is Claim.REBUILT
+    assert not store.exists()
+    assert claim_state_dir(state_dir, "cluster-b", rebuild=False) is Claim.SAME
+
+
+def test_a_second_processor_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    with (
+        lock_state_dir(state_dir),
+        pytest.raises(StateDirError, match="in use by another processor"),
+    ):
+        lock_state_dir(state_dir)
+    lock_state_dir(state_dir).close()  # released with its holder
