@@ -1,13 +1,24 @@
-"""The Quix Streams wiring: topics, the `StreamingDataFrame`, and the `Application`.
+"""The Quix Streams wiring: topics, the two stages, and the `Application`.
 
-Each step is a named function from `events` or `aggregation`; this module only connects them:
+Each step is a named function from `events`, `aggregation` or `merge`; this module only
+connects them:
 
-    user-login --> read_message --+
-                                  +--> event time --> one global key --> late check (state)
-    clock ticks ------------------+        +--> invalid or late: original message, reason
-                                           |    and origin headers --> DLQ topic
-                                           +--> tumbling window (reduce) --> running totals
-                                                (state) --> summaries --> log --> output topic
+  Stage 1, per input partition, in the instance that owns the partition:
+
+    user-login[p] --> read_message --+
+                                     +--> event time --> one key per partition (in place)
+    clock ticks[p] ------------------+      --> late check (state)
+          +--> invalid or late: original message, reason, origin headers --> DLQ topic
+          +--> tumbling window (reduce) --> partial counts of partition p --> partials topic
+
+  Stage 2, the merge, in the instance that owns the one-partition partials topic:
+
+    partials --> merge (state: partials of open intervals, running totals)
+             --> summaries once every partition reported --> log --> output topic
+
+Events never leave the partition they were read from; only one small partial per partition
+and interval crosses between processes. Lateness is judged by each partition's own time, so a
+partition that trails another (a backlog, a slow instance) is never late because of it.
 
 The late check keeps the latest time seen (the window's own watermark) and moves a record
 whose interval has already closed into the open one, marked late, instead of letting the
@@ -33,10 +44,7 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from .aggregation import (
     MILLIS_PER_SECOND,
-    Counts,
-    closing_summaries,
     count_record,
-    empty_counts,
     is_closed,
     placement_time,
     start_interval,
@@ -54,16 +62,18 @@ from .events import (
     placed_late,
     uncarried,
 )
+from .merge import MergeState, Partial, empty_merge_state, merge_partial, waiting_for
 from .settings import Settings
 from .shutdown import BoundedStopApplication, StopDeadline
 
 logger = logging.getLogger(__name__)
 
-# Upstream keys are random UUIDs and carry no meaning; every event belongs to the one
-# pipeline-wide aggregate, and Quix windows are per key, so all records are re-keyed to this.
-GLOBAL_KEY: Final = "all"
-TOTALS_STATE_KEY: Final = "totals"
-LAST_END_STATE_KEY: Final = "last_end_ms"
+# Upstream keys are random UUIDs and carry no meaning; every event of a partition belongs to
+# that partition's aggregate, and Quix windows are per key, so all records are re-keyed to this.
+PARTITION_KEY: Final = "all"
+# The name of the re-key step; it names the first stage's state stores and changelogs.
+REKEY_NAME: Final = "global"
+MERGE_STATE_KEY: Final = "merge"
 WATERMARK_STATE_KEY: Final = "watermark_ms"
 WINDOW_NAME: Final = "login-interval"
 DLQ_REASON_HEADER: Final = "dlq-reason"
@@ -147,20 +157,31 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         value_deserializer="json",
         config=TopicConfig(num_partitions=partitions, replication_factor=1),
     )
+    check_partitions_unchanged(settings, partitions, clock_topic.broker_config.num_partitions)
+    partials_topic = app.topic(
+        settings.partials_topic_name,
+        key_serializer="str",
+        key_deserializer="str",
+        value_serializer="json",
+        value_deserializer="json",
+        # One partition: the merge sees every partial, in the order each partition sent them.
+        config=TopicConfig(num_partitions=1, replication_factor=1),
+    )
     output_topic = app.topic(settings.output_topic, key_serializer="str", value_serializer="json")
     dlq_topic = app.topic(
         settings.dlq_topic, key_serializer="bytes", value_serializer=OriginalMessageSerializer()
     )
+    duration_ms = settings.window_seconds * MILLIS_PER_SECOND
+    grace_ms = settings.window_grace_seconds * MILLIS_PER_SECOND
 
+    # Stage 1, per input partition, in the instance that owns it.
     records = app.dataframe(input_topic).apply(
         functools.partial(read_message, max_bytes=settings.max_message_bytes), metadata=True
     )
     sdf = records.concat(app.dataframe(clock_topic))
-    duration_ms = settings.window_seconds * MILLIS_PER_SECOND
-    grace_ms = settings.window_grace_seconds * MILLIS_PER_SECOND
     if settings.event_time == "event":
         sdf = sdf.set_timestamp(functools.partial(event_time_or_record_time, grace_ms=grace_ms))
-    sdf = sdf.group_by(global_key, name="global")
+    sdf = rekey_in_place(sdf, PARTITION_KEY)
     sdf = sdf.apply(
         functools.partial(place_late_records, duration_ms=duration_ms, grace_ms=grace_ms),
         stateful=True,
@@ -168,7 +189,6 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     ).set_timestamp(placed_time)
     dead_letters = sdf.filter(is_dead_letter).set_headers(dead_letter_headers)
     dead_letters.to_topic(dlq_topic, key=original_key)
-
     sdf = (
         sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME)
         .reduce(reducer=count_record, initializer=start_interval)
@@ -177,22 +197,83 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         # late check above has moved every such record on.
         .final(closing_strategy="partition")
     )
-    sdf = sdf.apply(
-        functools.partial(publish_intervals, duration_ms=duration_ms), stateful=True, expand=True
-    )
+    sdf = sdf.apply(functools.partial(partial_of_partition, partitions=partitions))
+    sdf.to_topic(partials_topic)
+
+    # Stage 2: the partials of every partition merged into global summaries.
+    summaries = app.dataframe(partials_topic).apply(merge_partials, stateful=True, expand=True)
     if not settings.emit_empty_intervals:
-        sdf = sdf.filter(has_messages)
-    sdf = sdf.update(log_summary)
-    sdf = sdf.to_topic(output_topic)
+        summaries = summaries.filter(has_messages)
+    summaries = summaries.update(log_summary).to_topic(output_topic)
 
     ticker = Ticker(
         settings.kafka_bootstrap_servers,
         clock_topic.name,
         partitions,
         settings.clock_tick_seconds,
-        GLOBAL_KEY,
+        PARTITION_KEY,
     )
-    return Pipeline(dataframe=sdf, ticker=ticker)
+    return Pipeline(dataframe=summaries, ticker=ticker)
+
+
+class PartitionsChanged(Exception):
+    """The input topic's partitions differ from those the pipeline's state was built on."""
+
+
+def check_partitions_unchanged(settings: Settings, partitions: int, clock: int | None) -> None:
+    if clock is not None and clock != partitions:
+        raise PartitionsChanged(
+            f"INPUT_TOPIC={settings.input_topic} has {partitions} partitions, but consumer group "
+            f"{settings.consumer_group} was set up for {clock} (its clock topic "
+            f"{settings.clock_topic_name}); partitions cannot be added under an existing "
+            "pipeline: start it anew with a new CONSUMER_GROUP and an empty STATE_DIR "
+            "(its totals then start at 0)"
+        )
+
+
+def rekey_in_place(sdf: StreamingDataFrame, key: str) -> StreamingDataFrame:
+    """Give every record the same key without moving it out of its partition.
+
+    Quix windows and state are per message key within a partition, and upstream keys are
+    random; one constant key makes each partition one aggregate. Quix's public `group_by`
+    does exactly this on a one-partition topic, but on more partitions it sends every event
+    through a repartition topic into one partition, the cost this stage exists to avoid.
+    So its in-place path is called directly: a private method of the pinned Quix version
+    (the multi-partition tests fail if it changes). See docs/two-stages.md.
+    """
+    return sdf._single_partition_groupby(REKEY_NAME, lambda _record: key)
+
+
+def partial_of_partition(window: dict[str, Any], partitions: int) -> Partial:
+    """A closed window of this partition as the partial the merge takes in."""
+    partition = message_context().partition
+    if partition >= partitions:
+        raise PartitionsChanged(
+            f"a record of input partition {partition} arrived, but the pipeline was started "
+            f"with {partitions} partitions; partitions cannot be added under an existing "
+            "pipeline: start it anew with a new CONSUMER_GROUP and an empty STATE_DIR"
+        )
+    return {
+        "partition": partition,
+        "partitions": partitions,
+        "start_ms": window["start"],
+        "end_ms": window["end"],
+        "counts": window["value"],
+    }
+
+
+def merge_partials(partial: Partial, state: State[str, Any]) -> list[dict[str, Any]]:
+    merge: MergeState = state.get(MERGE_STATE_KEY) or empty_merge_state()
+    merge, summaries = merge_partial(merge, partial)
+    state.set(MERGE_STATE_KEY, merge)
+    waiting = waiting_for(merge)
+    if waiting and len(merge["pending"]) > 1:
+        logger.warning(
+            "summaries from %d held back: waiting for input partitions %s",
+            min(int(start) for start in merge["pending"]) // MILLIS_PER_SECOND,
+            waiting,
+        )
+    return summaries
 
 
 def read_message(
@@ -240,10 +321,6 @@ def event_time_or_record_time(
     return placement_time(record, record_ms, grace_ms)
 
 
-def global_key(_record: Record) -> str:
-    return GLOBAL_KEY
-
-
 def place_late_records(
     record: Record,
     _key: Any,
@@ -269,21 +346,6 @@ def place_late_records(
 
 def placed_time(record: Record, _key: Any, timestamp_ms: int, _headers: Any) -> int:
     return record.get("at_ms", timestamp_ms)
-
-
-def publish_intervals(
-    window: dict[str, Any], state: State[str, Any], duration_ms: int
-) -> list[dict[str, Any]]:
-    """Fold a closed window into the persisted totals and build its summary, preceded by
-    zero summaries for any intervals skipped since the last one, so the series has no holes."""
-    # Merged over empty counts so totals stored before a counter existed still load.
-    totals: Counts = {**empty_counts(), **(state.get(TOTALS_STATE_KEY) or {})}
-    summaries, totals = closing_summaries(
-        totals, state.get(LAST_END_STATE_KEY), window["start"], window["end"], window["value"]
-    )
-    state.set(TOTALS_STATE_KEY, totals)
-    state.set(LAST_END_STATE_KEY, window["end"])
-    return summaries
 
 
 def has_messages(summary: dict[str, Any]) -> bool:

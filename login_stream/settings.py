@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     def clock_topic_name(self) -> str:
         return self.clock_topic or f"{self.consumer_group}-clock"
 
+    @property
+    def partials_topic_name(self) -> str:
+        """Internal topic from the per-partition stage to the merge."""
+        return f"{self.consumer_group}-partials"
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_log_level(cls, value: object) -> object:

@@ -12,12 +12,13 @@ from tests.support import Topics, running_processor, summary_reader
 
 WINDOW = 4
 GRACE = 1
-# The promise: an interval's summary is readable (committed) within grace + 2 s of its end.
-ALLOWED_DELAY = GRACE + 2
+# The promise: an interval's summary is readable (committed) within grace + 3 s of its end:
+# one clock tick, the first stage's commit of the partial, and the merge's commit.
+ALLOWED_DELAY = GRACE + 3
 QUIET_INTERVALS = 3
 
 
-def test_summaries_arrive_within_grace_plus_two_seconds_also_when_input_stops(
+def test_summaries_arrive_within_grace_plus_three_seconds_also_when_input_stops(
     topics: Topics, tmp_path: Path
 ) -> None:
     scenario = Scenario(rng=random.Random(5), first_window=0, window_seconds=WINDOW)

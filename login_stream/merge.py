@@ -1,0 +1,145 @@
+"""The merge rule of the second stage, as plain functions on plain data.
+
+The first stage counts each input partition on its own and, for every interval that closes
+there, sends a *partial*: that partition's counts of the interval. The merge sums the partials
+of an interval into the one global summary once every partition of the input topic has
+reported it, adds it to the running totals, and publishes it.
+
+* *Reported until.* Each partition closes its intervals in order, so a partial for the
+  interval ending at `end_ms` says: this partition has nothing more to report before `end_ms`.
+  An interval in which a partition had no record at all (it was idle, or no processor ran)
+  simply gets no partial from it; the partition's next partial covers that time too.
+* *Complete.* An interval is complete when every partition has reported until its end or
+  later. Complete intervals are published in order, with zero summaries for the intervals
+  between them that no partition had anything for, so the series has no holes.
+* *Held back.* Until then it waits: a partition whose processor is gone holds the merge back,
+  and its summaries come late, never wrong. `waiting_for` names those partitions.
+* *Duplicate.* A partial for an interval its partition has already reported changes nothing.
+* *Very late.* A partial for an interval already published (possible only after partitions
+  were added to the input topic) is counted, like a late event, in the next interval:
+  logins and late messages as late, invalid ones as invalid. Totals stay exact.
+
+The merge state is JSON in Quix's state store, so partitions and interval starts are keys
+in text form.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, TypedDict
+
+from .aggregation import Counts, add_counts, closing_summaries, empty_counts
+
+logger = logging.getLogger(__name__)
+
+
+class Partial(TypedDict):
+    """One input partition's counts of one closed interval."""
+
+    partition: int
+    # Partitions of the input topic, as the first stage saw it.
+    partitions: int
+    start_ms: int
+    end_ms: int
+    counts: Counts
+
+
+class PendingInterval(TypedDict):
+    end_ms: int
+    counts: Counts
+
+
+class MergeState(TypedDict):
+    partitions: int
+    # Partition -> end of the latest interval it has reported.
+    reported_until: dict[str, int]
+    # Interval start -> the partials of that interval summed so far.
+    pending: dict[str, PendingInterval]
+    totals: Counts
+    last_end_ms: int | None
+
+
+def empty_merge_state() -> MergeState:
+    return {
+        "partitions": 0,
+        "reported_until": {},
+        "pending": {},
+        "totals": empty_counts(),
+        "last_end_ms": None,
+    }
+
+
+def merge_partial(state: MergeState, partial: Partial) -> tuple[MergeState, list[dict[str, Any]]]:
+    """Take in one partial; returns the new state and the summaries now complete, in order."""
+    state = copy.deepcopy(state)
+    partition = str(partial["partition"])
+    state["partitions"] = max(state["partitions"], partial["partitions"], partial["partition"] + 1)
+    reported = state["reported_until"].get(partition)
+    if reported is not None and partial["end_ms"] <= reported:
+        logger.warning(
+            "ignoring a second partial of partition %s for the interval ending at %d",
+            partition,
+            partial["end_ms"],
+        )
+        return state, []
+    last_end_ms = state["last_end_ms"]
+    if last_end_ms is not None and partial["end_ms"] <= last_end_ms:
+        logger.warning(
+            "partition %s reported the interval %d-%d after it was published; "
+            "counting its messages as late in the next interval",
+            partition,
+            partial["start_ms"],
+            partial["end_ms"],
+        )
+        duration_ms = partial["end_ms"] - partial["start_ms"]
+        _add_pending(state, last_end_ms, last_end_ms + duration_ms, as_late(partial["counts"]))
+    else:
+        _add_pending(state, partial["start_ms"], partial["end_ms"], partial["counts"])
+    state["reported_until"][partition] = partial["end_ms"]
+    return state, _publish_complete(state)
+
+
+def waiting_for(state: MergeState) -> list[int]:
+    """The partitions that have not yet reported the oldest pending interval."""
+    if not state["pending"]:
+        return []
+    oldest_end = min(pending["end_ms"] for pending in state["pending"].values())
+    return [
+        partition
+        for partition in range(state["partitions"])
+        if state["reported_until"].get(str(partition), oldest_end - 1) < oldest_end
+    ]
+
+
+def as_late(counts: Counts) -> Counts:
+    """Counts of messages that arrived after their interval was published."""
+    late = empty_counts()
+    late["late"] = counts["messages"] + counts["late"]
+    late["invalid"] = counts["invalid"]
+    return late
+
+
+def _add_pending(state: MergeState, start_ms: int, end_ms: int, counts: Counts) -> None:
+    pending = state["pending"].get(str(start_ms))
+    merged = counts if pending is None else add_counts(pending["counts"], counts)
+    state["pending"][str(start_ms)] = {"end_ms": end_ms, "counts": merged}
+
+
+def _publish_complete(state: MergeState) -> list[dict[str, Any]]:
+    reported = [state["reported_until"].get(str(p)) for p in range(state["partitions"])]
+    if any(until is None for until in reported):
+        return []
+    complete_until = min(until for until in reported if until is not None)
+    summaries: list[dict[str, Any]] = []
+    for start in sorted(state["pending"], key=int):
+        pending = state["pending"][start]
+        if pending["end_ms"] > complete_until:
+            break
+        published, state["totals"] = closing_summaries(
+            state["totals"], state["last_end_ms"], int(start), pending["end_ms"], pending["counts"]
+        )
+        summaries.extend(published)
+        state["last_end_ms"] = pending["end_ms"]
+        del state["pending"][start]
+    return summaries
