@@ -27,7 +27,7 @@ from .local_state import (
     current_cluster_id,
     lock_state_dir,
 )
-from .pipeline import build_application, build_pipeline
+from .pipeline import PartitionsChanged, build_application, build_pipeline
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import StopDeadline
 
@@ -189,6 +189,9 @@ def describe_failure(error: BaseException | None, settings: Settings) -> str:
                 f"({type(cause).__name__}: {cause}); if it persists, delete that directory "
                 "and the processor rebuilds it from the changelog"
             )
+    for cause in causes:
+        if isinstance(cause, PartitionsChanged):
+            return str(cause)
     for cause in causes:
         if isinstance(cause, KafkaException):
             return f"Kafka error: {_kafka_reason(cause)}"

@@ -66,12 +66,22 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
     futures[name].result()
 
 
-def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, int]]) -> int:
-    """Produce (value, timestamp_ms) pairs with random keys; returns how many were sent."""
+def produce(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, int]],
+    partition_of: Callable[[int], int] | None = None,
+) -> int:
+    """Produce (value, timestamp_ms) pairs with random keys; returns how many were sent.
+
+    `partition_of(index)` picks each message's partition; else the keys spread them."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     count = 0
     for value, timestamp_ms in messages:
-        producer.produce(topic, key=os.urandom(16).hex(), value=value, timestamp=timestamp_ms)
+        where = {} if partition_of is None else {"partition": partition_of(count)}
+        producer.produce(
+            topic, key=os.urandom(16).hex(), value=value, timestamp=timestamp_ms, **where
+        )
         producer.poll(0)
         count += 1
     remaining = producer.flush(SUMMARY_WAIT_SECONDS)
