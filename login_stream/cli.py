@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from types import FrameType
-from typing import IO, Final
+from typing import Final
 
 from confluent_kafka import KafkaException
 from quixstreams.state.exceptions import (
@@ -25,6 +25,7 @@ from .local_state import (
     StateDirError,
     claim_state_dir,
     current_cluster_id,
+    current_owner,
     lock_state_dir,
 )
 from .pipeline import PartitionsChanged, build_application, build_pipeline
@@ -55,7 +56,7 @@ def describe(settings: Settings) -> str:
         f"window={settings.window_seconds}s grace={settings.window_grace_seconds}s "
         f"event_time={settings.event_time} "
         f"guarantee={settings.processing_guarantee} offset_reset={settings.auto_offset_reset} "
-        f"state_dir={settings.state_dir}"
+        f"instance={settings.instance_id} state_dir={settings.instance_state_dir}"
     )
 
 
@@ -91,7 +92,10 @@ def _run() -> int:
     configure_logging(settings.log_level)
     logger.info("login-stream processor starting: %s", describe(settings))
     try:
-        state_lock = claim_state(settings)
+        state_lock = lock_state_dir(settings.instance_state_dir)
+        cluster_id = current_cluster_id(
+            settings.kafka_bootstrap_servers, settings.kafka_connect_timeout_seconds
+        )
     except StateDirError as exc:
         logger.error("%s", exc)
         return EXIT_RUNTIME_ERROR
@@ -105,33 +109,30 @@ def _run() -> int:
         )
         return EXIT_RUNTIME_ERROR
     with state_lock:
-        return _process(settings)
+        return _process(settings, cluster_id)
 
 
-def claim_state(settings: Settings) -> IO[bytes]:
-    """Lock STATE_DIR and check it holds this cluster's state, before anything is read."""
-    state_lock = lock_state_dir(settings.state_dir)
-    try:
-        cluster_id = current_cluster_id(
-            settings.kafka_bootstrap_servers, settings.kafka_connect_timeout_seconds
-        )
-        claim = claim_state_dir(
-            settings.state_dir, cluster_id, settings.state_rebuild_on_cluster_change
-        )
-    except BaseException:
-        state_lock.close()
-        raise
+def claim_state(settings: Settings, cluster_id: str) -> None:
+    """Check that STATE_DIR holds this cluster's state; run before any record is read."""
+    owner = current_owner(
+        settings.kafka_bootstrap_servers,
+        cluster_id,
+        settings.clock_topic_name,
+        settings.kafka_connect_timeout_seconds,
+    )
+    claim = claim_state_dir(
+        settings.instance_state_dir, owner, settings.state_rebuild_on_cluster_change
+    )
     if claim is Claim.REBUILT:
         logger.warning(
             "dropped the state of another Kafka cluster from STATE_DIR=%s "
-            "(STATE_REBUILD_ON_CLUSTER_CHANGE); it is rebuilt from cluster %s's changelog",
-            settings.state_dir,
-            cluster_id,
+            "(STATE_REBUILD_ON_CLUSTER_CHANGE); it is rebuilt from the changelog of %s",
+            settings.instance_state_dir,
+            owner.describe(),
         )
-    return state_lock
 
 
-def _process(settings: Settings) -> int:
+def _process(settings: Settings, cluster_id: str) -> int:
     progress = Progress(settings.health_stale_seconds)
     health = None
     if settings.health_port:
@@ -154,11 +155,16 @@ def _process(settings: Settings) -> int:
     try:
         app = build_application(settings, deadline, on_message_processed=progress.record_processed)
         pipeline = build_pipeline(app, settings)
+        # The pipeline's topics exist now, and nothing has been read yet.
+        claim_state(settings, cluster_id)
         pipeline.ticker.start()
         try:
             app.run()
         finally:
             pipeline.ticker.stop()
+    except StateDirError as exc:
+        logger.error("%s", exc)
+        return EXIT_RUNTIME_ERROR
     except Exception as exc:
         logger.error("%s", describe_failure(exc, settings))
         logger.debug("the error in full", exc_info=exc)
@@ -178,14 +184,14 @@ def describe_failure(error: BaseException | None, settings: Settings) -> str:
     for cause in causes:
         if isinstance(cause, InvalidChangelogOffset | InvalidStoreChangelogOffset):
             return (
-                f"the local state in STATE_DIR={settings.state_dir} is ahead of its changelog "
-                "on this Kafka cluster (a deleted or recreated changelog topic?); delete that "
-                "directory and the processor rebuilds it from the changelog"
+                f"the local state in STATE_DIR={settings.instance_state_dir} is ahead of its "
+                "changelog on this Kafka cluster (a deleted or recreated changelog topic?); "
+                "delete that directory and the processor rebuilds it from the changelog"
             )
     for cause in causes:
         if isinstance(cause, QuixStateError | PartitionStoreIsUsed | StoreTransactionFailed):
             return (
-                f"the local state in STATE_DIR={settings.state_dir} cannot be used "
+                f"the local state in STATE_DIR={settings.instance_state_dir} cannot be used "
                 f"({type(cause).__name__}: {cause}); if it persists, delete that directory "
                 "and the processor rebuilds it from the changelog"
             )

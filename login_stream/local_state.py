@@ -3,10 +3,13 @@
 The processor's RocksDB state (window contents, watermarks, running totals) is a cache of its
 changelog topics on one Kafka cluster. Continued against another cluster (a broker that came
 back empty, a moved deployment, a volume copied across environments), it would publish that
-other cluster's totals as if they were this one's. So the id of the cluster is written beside
-the state when the directory is first used, and compared at every start, before any record is
-read or anything published. A state of another cluster is refused, or, when the user asks
-for it, dropped so that Quix rebuilds it from this cluster's changelog.
+other cluster's totals as if they were this one's. So the owner of the state is written beside
+it when the directory is first used, and compared at every start, before any record is read or
+anything published: the id of the cluster, and the topic id of the pipeline's clock topic.
+The cluster id alone cannot tell a broker that came back empty from the one before it: the
+`apache/kafka` image, for one, formats every new broker with the same default cluster id. A
+topic's id is new whenever the topic is created anew. A state of another owner is refused, or,
+when the user asks for it, dropped so that Quix rebuilds it from this cluster's changelog.
 
 Two processors on one directory would fight over its RocksDB locks; an exclusive lock on the
 directory stops the second at start with a clear message instead.
@@ -18,13 +21,15 @@ import enum
 import fcntl
 import shutil
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, NamedTuple
 
+import orjson
+from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AdminClient
 
-CLUSTER_ID_FILE: Final = "kafka-cluster-id"
+OWNER_FILE: Final = "kafka-cluster.json"
 LOCK_FILE: Final = ".lock"
-_OWN_FILES: Final = frozenset({CLUSTER_ID_FILE, LOCK_FILE})
+_OWN_FILES: Final = frozenset({OWNER_FILE, LOCK_FILE})
 REBUILD_SETTING: Final = "STATE_REBUILD_ON_CLUSTER_CHANGE"
 
 
@@ -38,12 +43,34 @@ class Claim(enum.Enum):
     REBUILT = "rebuilt"  # state of another cluster, dropped on request
 
 
+class Owner(NamedTuple):
+    """The cluster, and the incarnation of the pipeline's topics on it, a state belongs to."""
+
+    cluster_id: str
+    clock_topic: str
+    clock_topic_id: str
+
+    def describe(self) -> str:
+        return f"Kafka cluster {self.cluster_id} (topic {self.clock_topic} {self.clock_topic_id})"
+
+
 def current_cluster_id(bootstrap_servers: str, timeout_seconds: float) -> str:
     """The id of the Kafka cluster at `bootstrap_servers`; raises KafkaException when no
     broker answers within the timeout."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     metadata = admin.list_topics(timeout=timeout_seconds)
     return str(metadata.cluster_id)
+
+
+def current_owner(
+    bootstrap_servers: str, cluster_id: str, clock_topic: str, timeout_seconds: float
+) -> Owner:
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    described = admin.describe_topics(
+        TopicCollection([clock_topic]), request_timeout=timeout_seconds
+    )
+    topic_id = described[clock_topic].result().topic_id
+    return Owner(cluster_id, clock_topic, str(topic_id))
 
 
 def lock_state_dir(state_dir: Path) -> IO[bytes]:
@@ -61,34 +88,41 @@ def lock_state_dir(state_dir: Path) -> IO[bytes]:
     return handle
 
 
-def claim_state_dir(state_dir: Path, cluster_id: str, rebuild: bool) -> Claim:
-    """Make sure the state in `state_dir` belongs to the cluster `cluster_id`.
+def claim_state_dir(state_dir: Path, owner: Owner, rebuild: bool) -> Claim:
+    """Make sure the state in `state_dir` belongs to `owner`.
 
-    A directory holding state but no cluster id (written by an older version, or with the id
-    file removed) is treated like another cluster's: its origin cannot be told.
+    A directory holding state but no owner (written by an older version, or with the owner
+    file removed) is treated like another owner's: its origin cannot be told.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
-    marker = state_dir / CLUSTER_ID_FILE
-    owner = marker.read_text().strip() if marker.exists() else None
-    if owner == cluster_id:
+    marker = state_dir / OWNER_FILE
+    recorded = Owner(**orjson.loads(marker.read_bytes())) if marker.exists() else None
+    if recorded == owner:
         return Claim.SAME
     contents = [entry for entry in state_dir.iterdir() if entry.name not in _OWN_FILES]
-    if owner is None and not contents:
-        marker.write_text(cluster_id + "\n")
+    if recorded is None and not contents:
+        marker.write_bytes(orjson.dumps(owner._asdict()))
         return Claim.NEW
     if not rebuild:
-        origin = f"Kafka cluster {owner}" if owner else "an unknown Kafka cluster"
+        if recorded is None:
+            origin = "of an unknown Kafka cluster"
+        elif recorded.cluster_id != owner.cluster_id:
+            origin = f"of {recorded.describe()}"
+        else:
+            origin = (
+                f"of this cluster's topics before they were created anew ({recorded.describe()}"
+                ", as on a broker that came back empty)"
+            )
         raise StateDirError(
-            f"STATE_DIR={state_dir} holds the state of {origin}, but "
-            f"KAFKA_BOOTSTRAP_SERVERS reaches cluster {cluster_id}; continuing would publish "
-            "the other cluster's totals. Delete that directory, or set "
-            f"{REBUILD_SETTING}=true to drop it and rebuild the state from this cluster's "
-            "changelog"
+            f"STATE_DIR={state_dir} holds the state {origin}, but KAFKA_BOOTSTRAP_SERVERS "
+            f"reaches {owner.describe()}; continuing would publish the other cluster's totals. "
+            f"Delete that directory, or set {REBUILD_SETTING}=true to drop it and rebuild the "
+            "state from this cluster's changelog"
         )
     for entry in contents:
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    marker.write_text(cluster_id + "\n")
+    marker.write_bytes(orjson.dumps(owner._asdict()))
     return Claim.REBUILT

@@ -111,7 +111,7 @@ def build_application(
         broker_address=settings.kafka_bootstrap_servers,
         consumer_group=settings.consumer_group,
         auto_offset_reset=settings.auto_offset_reset,
-        state_dir=settings.state_dir,
+        state_dir=settings.instance_state_dir,
         commit_interval=settings.commit_interval_seconds,
         consumer_poll_timeout=CONSUMER_POLL_SECONDS,
         processing_guarantee=settings.processing_guarantee,
@@ -144,7 +144,7 @@ def stop_without_traceback(error: Exception, _source: Any, _logger: logging.Logg
 
 
 def instance_identity(settings: Settings) -> str:
-    return f"{settings.consumer_group}-{settings.processor_instance_id}"
+    return f"{settings.consumer_group}-{settings.instance_id}"
 
 
 def build_pipeline(app: Application, settings: Settings) -> Pipeline:
@@ -264,14 +264,16 @@ def partial_of_partition(window: dict[str, Any], partitions: int) -> Partial:
 
 def merge_partials(partial: Partial, state: State[str, Any]) -> list[dict[str, Any]]:
     merge: MergeState = state.get(MERGE_STATE_KEY) or empty_merge_state()
+    pending_before = len(merge["pending"])
     merge, summaries = merge_partial(merge, partial)
     state.set(MERGE_STATE_KEY, merge)
-    waiting = waiting_for(merge)
-    if waiting and len(merge["pending"]) > 1:
+    # Normally one interval is pending while the partitions report it; one line for every
+    # further interval held back, naming the partitions it waits for.
+    if len(merge["pending"]) > max(pending_before, 1):
         logger.warning(
             "summaries from %d held back: waiting for input partitions %s",
             min(int(start) for start in merge["pending"]) // MILLIS_PER_SECOND,
-            waiting,
+            waiting_for(merge),
         )
     return summaries
 

@@ -6,11 +6,14 @@ drift apart. A bad value stops start-up with one line naming the variable (see `
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INSTANCE_PLACEHOLDER: Final = "{instance}"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -49,7 +52,8 @@ class Settings(BaseSettings):
     state_rebuild_on_cluster_change: bool = False
     commit_interval_seconds: float = Field(1.0, gt=0)
     consumer_session_timeout_seconds: int = Field(45, ge=6, le=300)
-    processor_instance_id: str = Field("0", min_length=1)
+    # Empty means the host name: a pod's name in a StatefulSet, a container's in compose.
+    processor_instance_id: str = ""
     processing_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
     max_message_bytes: int = Field(65536, gt=0)
     log_level: LogLevel = "INFO"
@@ -68,6 +72,17 @@ class Settings(BaseSettings):
     @property
     def clock_topic_name(self) -> str:
         return self.clock_topic or f"{self.consumer_group}-clock"
+
+    @property
+    def instance_id(self) -> str:
+        """The stable identity of this processor instance."""
+        return self.processor_instance_id or socket.gethostname()
+
+    @property
+    def instance_state_dir(self) -> Path:
+        """STATE_DIR with `{instance}` replaced by the instance id, so that replicas sharing
+        one volume each get a directory of their own."""
+        return Path(str(self.state_dir).replace(INSTANCE_PLACEHOLDER, self.instance_id))
 
     @property
     def partials_topic_name(self) -> str:

@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from login_stream.local_broker import LocalBroker, free_port
-from login_stream.local_state import CLUSTER_ID_FILE
+from login_stream.local_state import OWNER_FILE
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
     POLL_SECONDS,
@@ -51,7 +51,7 @@ def wait_for_path(path: Path, processor: Processor, timeout: float = 60.0) -> No
 
 
 def stopped_right_after_start(processor: Processor, _topics: Topics, reader: TopicReader) -> None:
-    wait_for_path(processor.state_dir / CLUSTER_ID_FILE, processor)
+    wait_for_path(processor.state_dir / OWNER_FILE, processor)
     assert processor.stop(signal.SIGTERM) == 0, processor.log()
 
 

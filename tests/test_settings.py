@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,16 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     for name, value in example.items():
         default = getattr(defaults, name.lower())
         assert value == ("" if default is None else str(default)), name
+
+
+def test_instance_identity_defaults_to_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROCESSOR_INSTANCE_ID", raising=False)
+    assert load_settings().instance_id == socket.gethostname()
+    monkeypatch.setenv("PROCESSOR_INSTANCE_ID", "login-stream-2")
+    assert load_settings().instance_id == "login-stream-2"
+
+
+def test_each_instance_gets_its_own_state_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIR", "/var/lib/login-stream/{instance}")
+    monkeypatch.setenv("PROCESSOR_INSTANCE_ID", "b")
+    assert load_settings().instance_state_dir == Path("/var/lib/login-stream/b")
