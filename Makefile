@@ -8,7 +8,7 @@ KAFKA_PORT ?= 9092
 # The test broker gets its own port so a running demo never shares topics or state with it.
 TEST_KAFKA_PORT ?= 39092
 
-.PHONY: install lint test demo kafka-up kafka-down bench clean
+.PHONY: install lint test demo kafka-up kafka-down bench compose-check clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ demo: $(STAMP)
 # BENCH_ARGS="--events 50000 --rounds 1" for a quick look; see docs/benchmarks.md.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Needs a Docker engine with compose (and the base images); not part of `make test`.
+compose-check: $(STAMP)
+	$(PY) scripts/compose_check.py
 
 kafka-up: $(STAMP)
 	$(BROKER) up --port $(KAFKA_PORT)

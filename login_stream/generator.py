@@ -178,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--missing-probability", type=float, default=settings.generator_missing_probability
     )
-    parser.add_argument("--partitions", type=int, default=1, help="for a new topic only")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=settings.input_topic_partitions,
+        help="for a new topic only",
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.count < 0 or not 0 <= args.missing_probability <= 1:
         parser.error("--rate must be > 0, --count >= 0, --missing-probability within [0, 1]")

@@ -149,7 +149,10 @@ def instance_identity(settings: Settings) -> str:
 
 def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     input_topic = app.topic(
-        settings.input_topic, key_deserializer="bytes", value_deserializer="bytes"
+        settings.input_topic,
+        key_deserializer="bytes",
+        value_deserializer="bytes",
+        config=TopicConfig(num_partitions=settings.input_topic_partitions, replication_factor=1),
     )
     partitions = input_topic.broker_config.num_partitions or 1
     clock_topic = app.topic(

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field("localhost:9092", min_length=1)
     kafka_connect_timeout_seconds: float = Field(30.0, gt=0)
     input_topic: str = Field("user-login", min_length=1)
+    # Used only when the input topic does not exist yet and the processor or generator creates it.
+    input_topic_partitions: int = Field(1, gt=0)
     output_topic: str = Field("user-login-processed", min_length=1)
     dlq_topic: str = Field("user-login-dlq", min_length=1)
     # Empty means "<consumer_group>-clock": each pipeline keeps its own clock.

@@ -1,8 +1,9 @@
 """Fixtures: a real Kafka broker for the integration tests, and per-test topic names.
 
 The broker is, in order of preference: the address in `KAFKA_BOOTSTRAP_SERVERS`; a
-testcontainers `confluentinc/cp-kafka` (KRaft) when a Docker engine answers; else the
-project's own local broker started from the Apache Kafka jars. Never a substitute.
+testcontainers `confluentinc/cp-kafka` (KRaft) when a Docker engine answers and has or can
+pull that image; else the project's own local broker started from the Apache Kafka jars.
+Never a substitute.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from tests.support import Topics, fresh_topics
 CP_KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"
 
 
-def _docker_answers() -> bool:
+def _docker_has_cp_kafka() -> bool:
     try:
         import docker
 
-        docker.from_env().ping()
-    except Exception:
+        client = docker.from_env()
+        try:
+            client.images.get(CP_KAFKA_IMAGE)
+        except docker.errors.ImageNotFound:
+            client.images.pull(CP_KAFKA_IMAGE)
+    except Exception:  # no engine, or no registry: the local broker serves instead
         return False
     return True
 
@@ -33,7 +38,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     address = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if address:
         yield address
-    elif _docker_answers():
+    elif _docker_has_cp_kafka():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer(CP_KAFKA_IMAGE).with_kraft() as container:
