@@ -11,6 +11,13 @@ from types import FrameType
 from typing import Final
 
 from confluent_kafka import KafkaException
+from quixstreams.models.topics.exceptions import (
+    CreateTopicFailure,
+    CreateTopicTimeout,
+    TopicConfigurationError,
+    TopicNotFoundError,
+    TopicPermissionError,
+)
 from quixstreams.state.exceptions import (
     InvalidChangelogOffset,
     InvalidStoreChangelogOffset,
@@ -37,6 +44,13 @@ logger = logging.getLogger("login_stream")
 EXIT_OK = 0
 EXIT_RUNTIME_ERROR = 1
 EXIT_CONFIG_ERROR = 2
+TOPIC_ERRORS: Final = (
+    CreateTopicFailure,
+    CreateTopicTimeout,
+    TopicConfigurationError,
+    TopicNotFoundError,
+    TopicPermissionError,
+)
 # After an error nothing is committed on the way out, so a stop that takes longer is stuck.
 FAILED_STOP_SECONDS: Final = 5.0
 
@@ -198,6 +212,14 @@ def describe_failure(error: BaseException | None, settings: Settings) -> str:
     for cause in causes:
         if isinstance(cause, PartitionsChanged):
             return str(cause)
+    for cause in causes:
+        if isinstance(cause, TOPIC_ERRORS):
+            return (
+                f"{cause} ({type(cause).__name__}); check INPUT_TOPIC, OUTPUT_TOPIC, DLQ_TOPIC, "
+                "that the broker lets this client create and read them, and "
+                f"TOPIC_REPLICATION_FACTOR={settings.topic_replication_factor} against the "
+                "number of brokers"
+            )
     for cause in causes:
         if isinstance(cause, KafkaException):
             return f"Kafka error: {_kafka_reason(cause)}"

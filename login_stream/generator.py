@@ -103,10 +103,11 @@ def make_event(rng: random.Random, now_s: int, missing_probability: float) -> di
     return event
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
+def ensure_topic(bootstrap: str, topic: str, partitions: int, replication_factor: int = 1) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.list_topics(timeout=BROKER_TIMEOUT_SECONDS)
-    future = admin.create_topics([NewTopic(topic, num_partitions=partitions)])[topic]
+    new_topic = NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor)
+    future = admin.create_topics([new_topic])[topic]
     try:
         future.result()
         logger.info("created topic %s", topic)
@@ -188,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate <= 0 or args.count < 0 or not 0 <= args.missing_probability <= 1:
         parser.error("--rate must be > 0, --count >= 0, --missing-probability within [0, 1]")
     try:
-        ensure_topic(args.bootstrap_servers, args.topic, args.partitions)
+        ensure_topic(
+            args.bootstrap_servers, args.topic, args.partitions, settings.topic_replication_factor
+        )
         generate(
             args.bootstrap_servers,
             args.topic,

@@ -152,13 +152,13 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         settings.input_topic,
         key_deserializer="bytes",
         value_deserializer="bytes",
-        config=TopicConfig(num_partitions=settings.input_topic_partitions, replication_factor=1),
+        config=created_with(settings, settings.input_topic_partitions),
     )
     partitions = input_topic.broker_config.num_partitions or 1
     clock_topic = app.topic(
         settings.clock_topic_name,
         value_deserializer="json",
-        config=TopicConfig(num_partitions=partitions, replication_factor=1),
+        config=created_with(settings, partitions),
     )
     check_partitions_unchanged(settings, partitions, clock_topic.broker_config.num_partitions)
     partials_topic = app.topic(
@@ -168,11 +168,19 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         value_serializer="json",
         value_deserializer="json",
         # One partition: the merge sees every partial, in the order each partition sent them.
-        config=TopicConfig(num_partitions=1, replication_factor=1),
+        config=created_with(settings, 1),
     )
-    output_topic = app.topic(settings.output_topic, key_serializer="str", value_serializer="json")
+    output_topic = app.topic(
+        settings.output_topic,
+        key_serializer="str",
+        value_serializer="json",
+        config=created_with(settings, 1),
+    )
     dlq_topic = app.topic(
-        settings.dlq_topic, key_serializer="bytes", value_serializer=OriginalMessageSerializer()
+        settings.dlq_topic,
+        key_serializer="bytes",
+        value_serializer=OriginalMessageSerializer(),
+        config=created_with(settings, 1),
     )
     duration_ms = settings.window_seconds * MILLIS_PER_SECOND
     grace_ms = settings.window_grace_seconds * MILLIS_PER_SECOND
@@ -217,6 +225,14 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         PARTITION_KEY,
     )
     return Pipeline(dataframe=summaries, ticker=ticker)
+
+
+def created_with(settings: Settings, partitions: int) -> TopicConfig:
+    """How a topic the pipeline has to create is made; Quix derives its changelog topics'
+    replication from the topics they belong to. An existing topic is used as it is."""
+    return TopicConfig(
+        num_partitions=partitions, replication_factor=settings.topic_replication_factor
+    )
 
 
 class PartitionsChanged(Exception):

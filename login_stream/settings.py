@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     input_topic: str = Field("user-login", min_length=1)
     # Used only when the input topic does not exist yet and the processor or generator creates it.
     input_topic_partitions: int = Field(1, gt=0)
+    # Replicas of every topic the pipeline creates (input when missing, output, dead letters,
+    # clock, partials, and through them Quix's changelogs): 1 for a local broker, 3 in production.
+    topic_replication_factor: int = Field(1, gt=0)
     output_topic: str = Field("user-login-processed", min_length=1)
     dlq_topic: str = Field("user-login-dlq", min_length=1)
     # Empty means "<consumer_group>-clock": each pipeline keeps its own clock.

@@ -98,3 +98,23 @@ def shift_event_time(value: bytes | None, seconds: int) -> bytes | None:
     elif isinstance(stamp, str) and stamp.strip():
         event["timestamp"] = str(int(stamp) + seconds)
     return encode(event)
+
+
+def test_a_replication_factor_beyond_the_brokers_stops_start_up_with_one_line(
+    topics: Topics, tmp_path: Path
+) -> None:
+    """TOPIC_REPLICATION_FACTOR reaches the topics the pipeline creates: two replicas cannot
+    be placed on the one test broker, and the user is told what to check."""
+    with running_processor(
+        topics,
+        tmp_path / "state",
+        tmp_path / "processor.log",
+        INPUT_TOPIC=f"{topics.input}-new",
+        TOPIC_REPLICATION_FACTOR="2",
+    ) as processor:
+        assert processor.wait_for_exit() == 1
+        output = processor.log()
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, output
+    assert "TOPIC_REPLICATION_FACTOR=2" in errors[0]
+    assert "Traceback" not in output
