@@ -37,7 +37,8 @@ demo: $(STAMP)
 	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/demo.sh
 
 # The benchmark starts its own broker on a port of its own unless KAFKA_BOOTSTRAP_SERVERS is set.
-# BENCH_ARGS="--events 50000 --rounds 1" for a quick look; see docs/benchmarks.md.
+# BENCH_ARGS="--events 50000 --rounds 1" for a quick look, "--partitions 4 --instances 2" for
+# the pipeline scaled out; see docs/benchmarks.md.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 

@@ -1,4 +1,5 @@
-"""Entry point: `python -m bench [--events N] [--rounds R] [--bootstrap-servers ADDR]`."""
+"""Entry point: `python -m bench [--events N] [--rounds R] [--partitions P] [--instances M]
+[--bootstrap-servers ADDR]`."""
 
 from bench.cli import main
 

@@ -1,17 +1,24 @@
 """The baseline: the least work that publishes the same summaries as the pipeline.
 
-A bare confluent-kafka consumer reads the input topic from the beginning to its high
-watermark in batches of 1000, validates every message with the pipeline's own `parse_login`,
-places it in tumbling event-time windows closed by the same rule as Quix Streams, counts with
-the pipeline's own `aggregation` functions, and writes the summaries as JSON lines. No
-framework, no state store, no transactions, no dead-letter topic: the floor the pipeline is
-compared against. The harness runs it as a subprocess to measure it like the pipeline.
+A bare confluent-kafka consumer reads every partition of the input topic from the beginning
+to its high watermark in batches of 1000, validates every message with the pipeline's own
+`parse_login`, places it in tumbling event-time windows closed by the same rule as Quix
+Streams, counts with the pipeline's own `aggregation` functions, and writes the summaries as
+JSON lines. No framework, no state store, no transactions, no dead-letter topic: the floor the
+pipeline is compared against. The harness runs it as a subprocess to measure it like the
+pipeline.
+
+Like the pipeline's first stage, it keeps the windows of each partition apart, with that
+partition's own latest time deciding what is late. On one partition the closed intervals are
+the summaries; on several, every closed interval is a partial, merged by the pipeline's own
+`merge_partial` as its second stage does, once the input is read (see `Merged`).
 
     python -m bench.baseline --bootstrap-servers ADDR --topic T --out FILE \\
         --window-seconds 10 --grace-seconds 2 --max-message-bytes 65536
 
-It imports only `login_stream.events` and `login_stream.aggregation` (not the settings, which
-would pull in pydantic): the harness passes the shipped settings on the command line.
+It imports only `login_stream.events`, `login_stream.aggregation` and `login_stream.merge` (not
+the settings, which would pull in pydantic): the harness passes the shipped settings on the
+command line.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -37,29 +44,42 @@ from login_stream.aggregation import (
     start_interval,
 )
 from login_stream.events import Origin, Record, carried, parse_login, placed_late
+from login_stream.merge import InMemoryPending, Partial, empty_merge_state, merge_partial
 
 BATCH: Final = 1000
 POLL_SECONDS: Final = 1.0
 BROKER_TIMEOUT_SECONDS: Final = 30.0
 
 
-class Windows:
-    """Tumbling event-time windows on one global key, opened and closed as in the pipeline.
+class Summaries(Protocol):
+    """Where the windows of every partition send the intervals they close, in order."""
 
-    The watermark is the latest time seen. An interval closes once the watermark passes its
-    end by the grace period (`is_closed`, Quix Streams' rule). A record whose interval has
-    closed is late: `placed_late` moves it into the open interval of the watermark, where a
-    login counts as late and anything else as itself, as the pipeline's late check does.
+    summaries: list[dict[str, Any]]
+
+    def closed(self, partition: int, start_ms: int, end_ms: int, counts: Counts) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class Windows:
+    """One partition's tumbling event-time windows, opened and closed as in the pipeline.
+
+    The watermark is the latest time seen in this partition. An interval closes once the
+    watermark passes its end by the grace period (`is_closed`, Quix Streams' rule). A record
+    whose interval has closed is late: `placed_late` moves it into the open interval of the
+    watermark, where a login counts as late and anything else as itself, as the pipeline's
+    late check does.
     """
 
-    def __init__(self, duration_ms: int, grace_ms: int) -> None:
+    def __init__(
+        self, partition: int, duration_ms: int, grace_ms: int, summaries: Summaries
+    ) -> None:
+        self.partition = partition
         self.duration_ms = duration_ms
         self.grace_ms = grace_ms
-        self.summaries: list[dict[str, Any]] = []
+        self._summaries = summaries
         self._open: dict[int, Counts] = {}
         self._watermark_ms = 0
-        self._totals = empty_counts()
-        self._last_end_ms: int | None = None
 
     def add(self, record: Record, timestamp_ms: int) -> None:
         if self._is_closed(timestamp_ms):
@@ -92,12 +112,67 @@ class Windows:
             self._publish(first, self._open.pop(first))
 
     def _publish(self, start: int, counts: Counts) -> None:
-        end = start + self.duration_ms
+        self._summaries.closed(self.partition, start, start + self.duration_ms, counts)
+
+
+class OnePartition:
+    """One partition: each closed interval is published at once, with the running totals."""
+
+    def __init__(self) -> None:
+        self.summaries: list[dict[str, Any]] = []
+        self._totals = empty_counts()
+        self._last_end_ms: int | None = None
+
+    def closed(self, _partition: int, start_ms: int, end_ms: int, counts: Counts) -> None:
         summaries, self._totals = closing_summaries(
-            self._totals, self._last_end_ms, start, end, counts
+            self._totals, self._last_end_ms, start_ms, end_ms, counts
         )
         self.summaries.extend(summaries)
-        self._last_end_ms = end
+        self._last_end_ms = end_ms
+
+    def finish(self) -> None:
+        pass
+
+
+class Merged:
+    """Several partitions: each closed interval is a partial, merged as the pipeline does.
+
+    The partials are merged after the input is read, in the order of their intervals; the
+    result does not depend on the order (each partition's partials stay in theirs).
+    """
+
+    def __init__(self, partitions: int, duration_ms: int) -> None:
+        self.summaries: list[dict[str, Any]] = []
+        self._partitions = partitions
+        self._duration_ms = duration_ms
+        self._partials: list[Partial] = []
+
+    def closed(self, partition: int, start_ms: int, end_ms: int, counts: Counts) -> None:
+        self._partials.append(
+            {
+                "partition": partition,
+                "partitions": self._partitions,
+                "start_ms": start_ms,
+                "end_ms": end_ms,
+                "counts": counts,
+            }
+        )
+
+    def finish(self) -> None:
+        """End of input: merge. The merge holds back the intervals a partition has not
+        reported; in the pipeline its clock closes an empty interval in every partition once
+        the data is read, which completes them. An empty partial of the last interval from
+        every partition that has not reached it does the same."""
+        if not self._partials:
+            return
+        last_end_ms = max(partial["end_ms"] for partial in self._partials)
+        reached = {p["partition"] for p in self._partials if p["end_ms"] == last_end_ms}
+        for partition in set(range(self._partitions)) - reached:
+            self.closed(partition, last_end_ms - self._duration_ms, last_end_ms, empty_counts())
+        self._partials.sort(key=lambda partial: (partial["end_ms"], partial["partition"]))
+        state, pending = empty_merge_state(), InMemoryPending()
+        for partial in self._partials:
+            self.summaries.extend(merge_partial(state, pending, partial))
 
 
 def _origin(topic: str, partition: int, offset: int, key: bytes | None) -> Origin:
@@ -105,9 +180,11 @@ def _origin(topic: str, partition: int, offset: int, key: bytes | None) -> Origi
     return {"topic": topic, "partition": partition, "offset": offset, "key": carried(key)}
 
 
-def drain(bootstrap: str, topic: str, windows: Windows, max_bytes: int) -> float | None:
-    """Read `topic` (one partition) from the beginning to its high watermark; returns when
-    the first message was read (epoch s), None for an empty topic."""
+def drain(
+    bootstrap: str, topic: str, duration_ms: int, grace_ms: int, max_bytes: int
+) -> tuple[float | None, list[dict[str, Any]]]:
+    """Read every partition of `topic` from the beginning to its high watermark; returns when
+    the first message was read (epoch s, None for an empty topic) and the summaries."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -117,17 +194,24 @@ def drain(bootstrap: str, topic: str, windows: Windows, max_bytes: int) -> float
         }
     )
     try:
-        partitions = consumer.list_topics(topic, timeout=BROKER_TIMEOUT_SECONDS).topics[topic]
-        if partitions.error is not None:
-            raise KafkaException(partitions.error)
-        if len(partitions.partitions) != 1:
-            raise SystemExit(f"baseline: {topic} must have exactly one partition")
-        partition = TopicPartition(topic, 0)
-        _low, high = consumer.get_watermark_offsets(partition, timeout=BROKER_TIMEOUT_SECONDS)
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        metadata = consumer.list_topics(topic, timeout=BROKER_TIMEOUT_SECONDS).topics[topic]
+        if metadata.error is not None:
+            raise KafkaException(metadata.error)
+        partitions = range(len(metadata.partitions))
+        summaries: Summaries = (
+            OnePartition() if len(partitions) == 1 else Merged(len(partitions), duration_ms)
+        )
+        windows = [Windows(p, duration_ms, grace_ms, summaries) for p in partitions]
+        highs = [
+            consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=BROKER_TIMEOUT_SECONDS
+            )[1]
+            for p in partitions
+        ]
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         first_at = None
-        next_offset = 0
-        while next_offset < high:
+        next_offsets = [0 for _ in partitions]
+        while any(read < high for read, high in zip(next_offsets, highs, strict=True)):
             batch = consumer.consume(num_messages=BATCH, timeout=POLL_SECONDS)
             if batch and first_at is None:
                 first_at = time.time()
@@ -135,17 +219,19 @@ def drain(bootstrap: str, topic: str, windows: Windows, max_bytes: int) -> float
                 error = message.error()
                 if error is not None:
                     raise KafkaException(error)
+                partition = message.partition()
                 offset = message.offset()
-                origin = _origin(topic, 0, offset, message.key())
+                origin = _origin(topic, partition, offset, message.key())
                 record = parse_login(message.value(), max_bytes, origin)
-                windows.add(
-                    record, placement_time(record, message.timestamp()[1], windows.grace_ms)
-                )
-                next_offset = offset + 1
+                window = windows[partition]
+                window.add(record, placement_time(record, message.timestamp()[1], grace_ms))
+                next_offsets[partition] = offset + 1
     finally:
         consumer.close()
-    windows.finish()
-    return first_at
+    for window in windows:
+        window.finish()
+    summaries.finish()
+    return first_at, summaries.summaries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,15 +248,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.window_seconds <= 0 or args.grace_seconds < 0 or args.max_message_bytes <= 0:
         parser.error("--window-seconds and --max-message-bytes must be > 0, --grace-seconds >= 0")
-    windows = Windows(
-        args.window_seconds * MILLIS_PER_SECOND, args.grace_seconds * MILLIS_PER_SECOND
-    )
     try:
-        first_at = drain(args.bootstrap_servers, args.topic, windows, args.max_message_bytes)
+        first_at, summaries = drain(
+            args.bootstrap_servers,
+            args.topic,
+            args.window_seconds * MILLIS_PER_SECOND,
+            args.grace_seconds * MILLIS_PER_SECOND,
+            args.max_message_bytes,
+        )
     except KafkaException as exc:
         print(f"baseline: Kafka error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 1
-    args.out.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in windows.summaries))
+    args.out.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in summaries))
     done_at = time.time()
     args.timing.write_bytes(orjson.dumps({"first_message_at": first_at, "done_at": done_at}))
     return 0

@@ -51,13 +51,17 @@ def _probe(bootstrap: str) -> None:
         ) from None
 
 
-def high_watermark(bootstrap: str, topic: str) -> int:
+def stored_messages(bootstrap: str, topic: str, partitions: int) -> int:
+    """How many messages the partitions of `topic` hold."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermark"})
     try:
-        _low, high = consumer.get_watermark_offsets(
-            TopicPartition(topic, 0), timeout=ADMIN_TIMEOUT_SECONDS
-        )
-        return int(high)
+        stored = 0
+        for partition in range(partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=ADMIN_TIMEOUT_SECONDS
+            )
+            stored += high - low
+        return int(stored)
     finally:
         consumer.close()
 

@@ -25,6 +25,9 @@ from .harness import MismatchError, run_benchmark
 
 DEFAULT_EVENTS = 1_000_000
 DEFAULT_ROUNDS = 3
+# One partition and one instance: the shape the published figures were first measured in.
+DEFAULT_PARTITIONS = 1
+DEFAULT_INSTANCES = 1
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
@@ -53,6 +56,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=_positive, default=DEFAULT_ROUNDS, help="runs of each contestant"
     )
     parser.add_argument(
+        "--partitions",
+        type=_positive,
+        default=DEFAULT_PARTITIONS,
+        help="partitions of the input topic, filled round-robin",
+    )
+    parser.add_argument(
+        "--instances",
+        type=_positive,
+        default=DEFAULT_INSTANCES,
+        help="pipeline processes on one consumer group (the baseline stays one process)",
+    )
+    parser.add_argument(
         "--bootstrap-servers",
         default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
         help="a running broker (default: $KAFKA_BOOTSTRAP_SERVERS, else the project's "
@@ -76,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with broker(args.bootstrap_servers) as bootstrap:
             console.print(f"broker: {bootstrap}")
-            run_benchmark(bootstrap, args.events, args.rounds, console)
+            run_benchmark(
+                bootstrap, args.events, args.rounds, args.partitions, args.instances, console
+            )
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

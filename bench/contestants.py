@@ -1,16 +1,18 @@
 """The two contestants, each run as a child process and measured the same way.
 
-* the pipeline as shipped: `python app.py`, configured only through its environment, with a
-  fresh consumer group, output and dead-letter topics and an empty state directory per round;
-* the baseline: `python -m bench.baseline` (see that module).
+* the pipeline as shipped: M processes of `python app.py` (one by default), configured only
+  through their environment, sharing a fresh consumer group, output and dead-letter topics per
+  round, each with its own instance id, empty state directory and health port;
+* the baseline: one `python -m bench.baseline` process, however many partitions the input has
+  (see that module).
 
-CPU time and peak RSS come from the kernel's account of the child (`os.wait4`), so they cover
+CPU time and peak RSS come from the kernel's account of each child (`os.wait4`), so they cover
 the whole process, start-up and shutdown included, and nothing of the harness. Wall time runs
-from the first message processed to the last summary: for the pipeline, from its readiness
-endpoint first answering (it turns ready on its first processed record) to the arrival of the
-summary of the last interval with data; for the baseline, from its first message to its
-summaries being written, as it reports them. Start-up (imports, topic creation, group join)
-is thus left out of the rate, as it would be of a long-running processor.
+from the first message processed to the last summary: for the pipeline, from the first
+readiness endpoint answering (an instance turns ready on its first processed record) to the
+arrival of the summary of the last interval with data; for the baseline, from its first
+message to its summaries being written, as it reports them. Start-up (imports, topic
+creation, group join) is thus left out of the rate, as it would be of a long-running processor.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ WAIT_STEP_SECONDS: Final = 0.01
 POLL_SECONDS: Final = 0.1
 LOG_TAIL_LINES: Final = 30
 KIB_PER_MIB: Final = 1024
+US_PER_S: Final = 1_000_000
 # A deadline only to turn a hang into an error: a minute of start-up, then 0.5 ms per event
 # (the pipeline needs about 0.03 ms of CPU per event).
 BASE_TIMEOUT_SECONDS: Final = 60.0
@@ -55,13 +58,20 @@ class ContestantError(Exception):
 
 
 @dataclass(frozen=True)
+class Usage:
+    """One process's account, from the kernel when it was reaped."""
+
+    cpu_s: float
+    peak_rss_kib: int  # ru_maxrss is in KiB on Linux
+
+
+@dataclass(frozen=True)
 class Measurement:
     contestant: str
     round: int
     events: int
     wall_s: float
-    cpu_s: float
-    peak_rss_kib: int
+    processes: tuple[Usage, ...]  # the pipeline's instances in order, or the one baseline
     summaries: list[dict[str, Any]]
 
     @property
@@ -69,13 +79,27 @@ class Measurement:
         return self.events / self.wall_s
 
     @property
+    def cpu_s(self) -> float:
+        return sum(process.cpu_s for process in self.processes)
+
+    @property
     def cpu_us_per_event(self) -> float:
-        return self.cpu_s * 1_000_000 / self.events
+        """The CPU of all processes per event."""
+        return self.cpu_s * US_PER_S / self.events
+
+    @property
+    def cpu_us_per_event_each(self) -> tuple[float, ...]:
+        """Each process's CPU per event: its share of the whole, so they add up to it."""
+        return tuple(process.cpu_s * US_PER_S / self.events for process in self.processes)
+
+    @property
+    def peak_rss_mib_each(self) -> tuple[float, ...]:
+        return tuple(process.peak_rss_kib / KIB_PER_MIB for process in self.processes)
 
     @property
     def peak_rss_mib(self) -> float:
-        """Peak resident set size in MiB (ru_maxrss is in KiB on Linux)."""
-        return self.peak_rss_kib / KIB_PER_MIB
+        """The largest process's peak resident set size: each has its own memory."""
+        return max(self.peak_rss_mib_each)
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,7 @@ class Round:
     number: int
     name: str  # unique per run and round: the pipeline's group and topics are named after it
     workdir: Path
+    instances: int  # processes of the pipeline
 
     def new_deadline(self) -> float:
         timeout = BASE_TIMEOUT_SECONDS + TIMEOUT_SECONDS_PER_EVENT * self.dataset.events
@@ -121,16 +146,10 @@ class Child:
             time.sleep(WAIT_STEP_SECONDS)
         return True
 
-    def stop(self) -> None:
-        """SIGTERM (the processor's graceful shutdown), then SIGKILL if it does not exit."""
-        if self.poll():
-            return
-        self._process.send_signal(signal.SIGTERM)
-        if not self.wait(time.monotonic() + STOP_TIMEOUT_SECONDS):
-            self.kill()
-            raise ContestantError(
-                f"{self.log_path.parent.name}: ignored SIGTERM for {STOP_TIMEOUT_SECONDS:.0f}s"
-            )
+    def terminate(self) -> None:
+        """SIGTERM: the processor's graceful shutdown."""
+        if not self.poll():
+            self._process.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         if not self.poll():
@@ -142,6 +161,10 @@ class Child:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-LOG_TAIL_LINES:]) or "(no output)"
 
+    def usage_account(self) -> Usage:
+        assert self.usage is not None, "measured only after the child was reaped"
+        return Usage(float(self.usage.ru_utime + self.usage.ru_stime), int(self.usage.ru_maxrss))
+
     def _reaped(self, status: int, usage: resource.struct_rusage) -> None:
         self.exit_code = os.waitstatus_to_exitcode(status)
         self.usage = usage
@@ -152,9 +175,8 @@ class Child:
 def run_pipeline(round_: Round) -> Measurement:
     """Drain the input with `python app.py` until the last interval with data is published."""
     output = f"{round_.name}-out"
-    health_port = free_port()
     # Created first, so the reader is assigned before the processor starts publishing.
-    ensure_topic(round_.bootstrap, output, partitions=1)
+    ensure_topic({"bootstrap.servers": round_.bootstrap}, output, partitions=1)
     env = {
         **os.environ,
         **shipped.PIPELINE_ENV,
@@ -164,31 +186,56 @@ def run_pipeline(round_: Round) -> Measurement:
         "DLQ_TOPIC": f"{round_.name}-dlq",
         "CONSUMER_GROUP": round_.name,
         "CLOCK_TOPIC": f"{round_.name}-clock",
-        "STATE_DIR": str(round_.workdir / "state"),
         "AUTO_OFFSET_RESET": "earliest",
         "LOG_LEVEL": "WARNING",
-        "HEALTH_PORT": str(health_port),
         "HEALTH_HOST": "127.0.0.1",
     }
+    health_ports: list[int] = []
+    while len(health_ports) < round_.instances:
+        # Nothing listens on a free port yet, so the same one could come up twice.
+        if (port := free_port()) not in health_ports:
+            health_ports.append(port)
     reader = _reader(round_.bootstrap, output)
     deadline = round_.new_deadline()
+    children: list[Child] = []
     try:
-        child = Child([sys.executable, "app.py"], env, round_.workdir / "pipeline.log")
-        try:
-            first_at, summaries = _read_summaries(
-                reader, child, round_.dataset, deadline, health_port
-            )
-            wall_s = time.time() - first_at
-            child.stop()
-        finally:
-            child.kill()
-    finally:
-        reader.close()
-    if child.exit_code != 0:
-        raise ContestantError(
-            f"the pipeline exited with {child.exit_code} after SIGTERM\n{child.log_tail()}"
+        for instance, port in enumerate(health_ports):
+            own = {
+                "PROCESSOR_INSTANCE_ID": str(instance),
+                "STATE_DIR": str(round_.workdir / f"state-{instance}"),
+                "HEALTH_PORT": str(port),
+            }
+            log = round_.workdir / f"pipeline-{instance}.log"
+            children.append(Child([sys.executable, "app.py"], {**env, **own}, log))
+        first_at, summaries = _read_summaries(
+            reader, children, round_.dataset, deadline, health_ports
         )
-    return _measurement(PIPELINE, round_, wall_s, child, summaries)
+        wall_s = time.time() - first_at
+        _stop(children)
+    finally:
+        for child in children:
+            child.kill()
+        reader.close()
+    for child in children:
+        if child.exit_code != 0:
+            raise ContestantError(
+                f"{child.log_path.name}: the pipeline exited with {child.exit_code} after "
+                f"SIGTERM\n{child.log_tail()}"
+            )
+    return _measurement(PIPELINE, round_, wall_s, children, summaries)
+
+
+def _stop(children: Sequence[Child]) -> None:
+    """Stop every instance at once, gracefully: one after another, the last ones would take
+    over the partitions of the first and spend CPU on it."""
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    for child in children:
+        if not child.wait(deadline):
+            raise ContestantError(
+                f"{child.log_path.name}: ignored SIGTERM for {STOP_TIMEOUT_SECONDS:.0f}s"
+            )
 
 
 def run_baseline(round_: Round) -> Measurement:
@@ -225,7 +272,7 @@ def run_baseline(round_: Round) -> Measurement:
     summaries = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     times = orjson.loads(timing.read_bytes())
     wall_s = times["done_at"] - times["first_message_at"]
-    return _measurement(BASELINE, round_, wall_s, child, summaries)
+    return _measurement(BASELINE, round_, wall_s, [child], summaries)
 
 
 def _reader(bootstrap: str, topic: str) -> Consumer:
@@ -244,9 +291,13 @@ def _reader(bootstrap: str, topic: str) -> Consumer:
 
 
 def _read_summaries(
-    reader: Consumer, child: Child, dataset: Dataset, deadline: float, health_port: int
+    reader: Consumer,
+    children: Sequence[Child],
+    dataset: Dataset,
+    deadline: float,
+    health_ports: Sequence[int],
 ) -> tuple[float, list[dict[str, Any]]]:
-    """When the pipeline processed its first record (epoch s, as its readiness endpoint first
+    """When the pipeline processed its first record (epoch s, as the first readiness endpoint
     says so), and the summaries up to the one of the last interval with data. After it the
     processor goes on publishing empty intervals on its wall clock; those are not part of the
     drain."""
@@ -254,19 +305,22 @@ def _read_summaries(
     summaries: list[dict[str, Any]] = []
     first_at: float | None = None
     while True:
-        if first_at is None and probe(health_port, "ready")[0]:
+        if first_at is None and any(probe(port, "ready")[0] for port in health_ports):
             first_at = time.time()
         message = reader.poll(POLL_SECONDS)
         if message is None:
-            if child.poll():
-                raise ContestantError(
-                    f"the pipeline exited with {child.exit_code} before publishing the last "
-                    f"interval ({len(summaries)} summaries read)\n{child.log_tail()}"
-                )
+            for child in children:
+                if child.poll():
+                    raise ContestantError(
+                        f"{child.log_path.name}: the pipeline exited with {child.exit_code} "
+                        f"before publishing the last interval ({len(summaries)} summaries "
+                        f"read)\n{child.log_tail()}"
+                    )
             if time.monotonic() >= deadline:
                 raise ContestantError(
                     f"the pipeline did not publish the interval starting at {last_start_s} "
-                    f"in time ({len(summaries)} summaries read)\n{child.log_tail()}"
+                    f"in time ({len(summaries)} summaries read)\n"
+                    + "\n".join(f"{c.log_path.name}:\n{c.log_tail()}" for c in children)
                 )
             continue
         error = message.error()
@@ -285,16 +339,17 @@ def _read_summaries(
 
 
 def _measurement(
-    contestant: str, round_: Round, wall_s: float, child: Child, summaries: list[dict[str, Any]]
+    contestant: str,
+    round_: Round,
+    wall_s: float,
+    children: Sequence[Child],
+    summaries: list[dict[str, Any]],
 ) -> Measurement:
-    usage = child.usage
-    assert usage is not None, "measured only after the child was reaped"
     return Measurement(
         contestant=contestant,
         round=round_.number,
         events=round_.dataset.events,
         wall_s=wall_s,
-        cpu_s=float(usage.ru_utime + usage.ru_stime),
-        peak_rss_kib=int(usage.ru_maxrss),
+        processes=tuple(child.usage_account() for child in children),
         summaries=summaries,
     )

@@ -9,6 +9,10 @@ pipeline's time handling too: some were delayed past their interval's grace (lat
 less (out of order, still counted in their interval), and some come from a clock far ahead
 (placed by their Kafka time). The topic is loaded once per run; every round of both
 contestants reads the same data.
+
+With P partitions, message i goes to partition i mod P: an even spread, the same in every run
+and independent of the client's partitioner (upstream's random keys spread as evenly on
+average). Each partition then holds every P-th message, so all of them advance in time alike.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from login_stream.aggregation import MILLIS_PER_SECOND
 from login_stream.generator import ensure_topic, make_event, random_uuid
 
 from . import shipped
-from .broker import high_watermark
+from .broker import stored_messages
 
 SEED: Final = 20_241_031
 WINDOWS: Final = 1000
@@ -62,6 +66,7 @@ class DatasetError(Exception):
 @dataclass(frozen=True)
 class Dataset:
     topic: str
+    partitions: int
     events: int
     last_ms: int  # event time of the last message: its interval is the last one with data
 
@@ -71,8 +76,8 @@ class Dataset:
         return (self.last_ms - self.last_ms % window_ms) // MILLIS_PER_SECOND
 
 
-def preload(bootstrap: str, topic: str, events: int, console: Console) -> Dataset:
-    ensure_topic(bootstrap, topic, partitions=1)
+def preload(bootstrap: str, topic: str, events: int, partitions: int, console: Console) -> Dataset:
+    ensure_topic({"bootstrap.servers": bootstrap}, topic, partitions=partitions)
     window_s = shipped.WINDOW_SECONDS
     span_s = WINDOWS * window_s
     now_s = int(time.time())
@@ -103,7 +108,13 @@ def preload(bootstrap: str, topic: str, events: int, console: Console) -> Datase
                 stamp_s = event_s + _clock_offset(rng)
                 value = orjson.dumps(make_event(rng, stamp_s, shipped.MISSING_PROBABILITY))
             _produce(
-                producer, topic, random_uuid(rng), value, event_s * MILLIS_PER_SECOND, delivered
+                producer,
+                topic,
+                index % partitions,
+                random_uuid(rng),
+                value,
+                event_s * MILLIS_PER_SECOND,
+                delivered,
             )
             if (index + 1) % PROGRESS_EVERY == 0:
                 progress.update(task, completed=index + 1)
@@ -114,10 +125,12 @@ def preload(bootstrap: str, topic: str, events: int, console: Console) -> Datase
             f"{remaining} messages undelivered, {len(failures)} failed"
             + (f" (first: {failures[0]})" if failures else "")
         )
-    stored = high_watermark(bootstrap, topic)
+    stored = stored_messages(bootstrap, topic, partitions)
     if stored != events:
         raise DatasetError(f"{topic} holds {stored} messages, not {events}")
-    return Dataset(topic=topic, events=events, last_ms=event_s * MILLIS_PER_SECOND)
+    return Dataset(
+        topic=topic, partitions=partitions, events=events, last_ms=event_s * MILLIS_PER_SECOND
+    )
 
 
 def _clock_offset(rng: random.Random) -> int:
@@ -137,6 +150,7 @@ def _clock_offset(rng: random.Random) -> int:
 def _produce(
     producer: Producer,
     topic: str,
+    partition: int,
     key: str,
     value: bytes,
     timestamp_ms: int,
@@ -144,7 +158,14 @@ def _produce(
 ) -> None:
     while True:
         try:
-            producer.produce(topic, value, key, timestamp=timestamp_ms, on_delivery=on_delivery)
+            producer.produce(
+                topic,
+                value,
+                key,
+                partition=partition,
+                timestamp=timestamp_ms,
+                on_delivery=on_delivery,
+            )
         except BufferError:
             # The local queue is full: let librdkafka send some, then retry this message.
             producer.poll(0.05)

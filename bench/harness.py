@@ -1,5 +1,6 @@
 """One benchmark run: pre-load the data once, then alternate the contestants round by round,
-checking every drain against the baseline before its figures are kept."""
+checking every drain against the baseline before its figures are kept; last, time the merge
+step alone over as many partials as a drain produced."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +18,7 @@ from . import check
 from .broker import delete_run
 from .contestants import BASELINE, Measurement, Round, run_baseline, run_pipeline
 from .dataset import preload
+from .merge_cost import merge_cost
 from .report import print_report, run_line
 
 Contestant = Callable[[Round], Measurement]
@@ -27,17 +30,23 @@ class MismatchError(Exception):
     """The pipeline's summaries differ from the baseline's; the message shows the first."""
 
 
-def run_benchmark(bootstrap: str, events: int, rounds: int, console: Console) -> None:
+def run_benchmark(
+    bootstrap: str, events: int, rounds: int, partitions: int, instances: int, console: Console
+) -> None:
     # Every topic and group of this run carries `marker`, so nothing is shared with another
     # run or a demo, and the clean-up can find it all.
     marker = f"bench-{time.strftime('%Y%m%d%H%M%S')}-{os.urandom(3).hex()}"
     workdir = Path(tempfile.mkdtemp(prefix=f"{marker}-"))
     groups: list[str] = []
     try:
-        dataset = preload(bootstrap, f"{marker}-input", events, console)
+        dataset = preload(bootstrap, f"{marker}-input", events, partitions, console)
         console.print(
             f"{events:,} messages in {dataset.topic}; last interval with data starts at "
             f"{dataset.last_interval_start_s}"
+        )
+        console.print(
+            f"input partitions: {partitions}, pipeline instances: {instances}, "
+            "baseline processes: 1"
         )
         runs: list[Measurement] = []
         reference: list[dict[str, object]] | None = None
@@ -48,7 +57,9 @@ def run_benchmark(bootstrap: str, events: int, rounds: int, console: Console) ->
                 round_workdir.mkdir()
                 groups.append(name)
                 with console.status(f"round {number}/{rounds}: {name} ..."):
-                    run = contestant(Round(bootstrap, dataset, number, name, round_workdir))
+                    run = contestant(
+                        Round(bootstrap, dataset, number, name, round_workdir, instances)
+                    )
                 run = _checked(run, dataset.last_interval_start_s, events, reference)
                 if reference is None and run.contestant == BASELINE:
                     reference = run.summaries
@@ -56,9 +67,10 @@ def run_benchmark(bootstrap: str, events: int, rounds: int, console: Console) ->
                     for earlier in runs:
                         _checked(earlier, dataset.last_interval_start_s, events, reference)
                 runs.append(run)
-                console.print(run_line(run), highlight=False)
+                console.print(run_line(run), highlight=False, soft_wrap=True)
         console.print(f"all {len(runs)} drains equal the baseline and count {events:,} messages")
-        print_report(console, runs)
+        assert reference is not None, "every round runs the baseline"
+        print_report(console, runs, merge_cost(reference, partitions, events, rounds))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         delete_run(bootstrap, marker, groups)
@@ -79,6 +91,4 @@ def _checked(
     )
     if problem is not None:
         raise MismatchError(problem)
-    return Measurement(
-        run.contestant, run.round, run.events, run.wall_s, run.cpu_s, run.peak_rss_kib, summaries
-    )
+    return replace(run, summaries=summaries)

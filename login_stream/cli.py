@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
-from types import FrameType
 from typing import Final
 
 from confluent_kafka import KafkaException
@@ -26,8 +25,10 @@ from quixstreams.state.exceptions import (
 )
 from quixstreams.state.exceptions import StateError as QuixStateError
 
+from .connection import client_config
 from .health import HealthServer, Progress
 from .local_state import (
+    AuthenticationFailed,
     Claim,
     StateDirError,
     claim_state_dir,
@@ -37,7 +38,7 @@ from .local_state import (
 )
 from .pipeline import PartitionsChanged, build_application, build_pipeline
 from .settings import ConfigError, Settings, load_settings
-from .shutdown import StopDeadline
+from .shutdown import StopDeadline, StopRequests
 
 logger = logging.getLogger("login_stream")
 
@@ -65,7 +66,8 @@ def configure_logging(level: str) -> None:
 
 def describe(settings: Settings) -> str:
     return (
-        f"bootstrap={settings.kafka_bootstrap_servers} input={settings.input_topic} "
+        f"bootstrap={settings.kafka_bootstrap_servers} "
+        f"security={settings.kafka_security_protocol} input={settings.input_topic} "
         f"output={settings.output_topic} group={settings.consumer_group} "
         f"window={settings.window_seconds}s grace={settings.window_grace_seconds}s "
         f"event_time={settings.event_time} "
@@ -74,30 +76,16 @@ def describe(settings: Settings) -> str:
     )
 
 
-class _StopRequested(BaseException):
-    """SIGTERM or SIGINT arrived before Quix took over the signals in `Application.run`.
-
-    A BaseException, like KeyboardInterrupt, so that no `except Exception` in start-up code
-    swallows the request."""
-
-
-def _stop_requested(_signum: int, _frame: FrameType | None) -> None:
-    raise _StopRequested
-
-
 def run_processor() -> int:
-    # Until the application runs (and installs its own graceful handlers), a stop request
-    # ends start-up cleanly instead of killing the process half-way.
-    signal.signal(signal.SIGTERM, _stop_requested)
-    signal.signal(signal.SIGINT, _stop_requested)
-    try:
-        return _run()
-    except _StopRequested:
-        logger.info("login-stream processor stopped before it started")
-        return EXIT_OK
+    # Until the application runs (and installs its own graceful handlers), a stop request is
+    # kept and ends start-up cleanly instead of killing the process half-way.
+    stop_requests = StopRequests()
+    signal.signal(signal.SIGTERM, stop_requests)
+    signal.signal(signal.SIGINT, stop_requests)
+    return _run(stop_requests)
 
 
-def _run() -> int:
+def _run(stop_requests: StopRequests) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -108,10 +96,19 @@ def _run() -> int:
     try:
         state_lock = lock_state_dir(settings.instance_state_dir)
         cluster_id = current_cluster_id(
-            settings.kafka_bootstrap_servers, settings.kafka_connect_timeout_seconds
+            client_config(settings), settings.kafka_connect_timeout_seconds
         )
     except StateDirError as exc:
         logger.error("%s", exc)
+        return EXIT_RUNTIME_ERROR
+    except AuthenticationFailed as exc:
+        logger.error(
+            "the Kafka brokers at KAFKA_BOOTSTRAP_SERVERS=%s refused this client (%s); check "
+            "KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, "
+            "KAFKA_SASL_PASSWORD and the KAFKA_SSL_* certificates",
+            settings.kafka_bootstrap_servers,
+            exc,
+        )
         return EXIT_RUNTIME_ERROR
     except KafkaException as exc:
         logger.error(
@@ -123,13 +120,16 @@ def _run() -> int:
         )
         return EXIT_RUNTIME_ERROR
     with state_lock:
-        return _process(settings, cluster_id)
+        if stop_requests.requested:
+            logger.info("login-stream processor stopped before it started")
+            return EXIT_OK
+        return _process(settings, cluster_id, stop_requests)
 
 
 def claim_state(settings: Settings, cluster_id: str) -> None:
     """Check that STATE_DIR holds this cluster's state; run before any record is read."""
     owner = current_owner(
-        settings.kafka_bootstrap_servers,
+        client_config(settings),
         cluster_id,
         settings.clock_topic_name,
         settings.kafka_connect_timeout_seconds,
@@ -146,7 +146,7 @@ def claim_state(settings: Settings, cluster_id: str) -> None:
         )
 
 
-def _process(settings: Settings, cluster_id: str) -> int:
+def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -> int:
     progress = Progress(settings.health_stale_seconds)
     health = None
     if settings.health_port:
@@ -168,6 +168,7 @@ def _process(settings: Settings, cluster_id: str) -> int:
     )
     try:
         app = build_application(settings, deadline, on_message_processed=progress.record_processed)
+        stop_requests.attach(app)
         pipeline = build_pipeline(app, settings)
         # The pipeline's topics exist now, and nothing has been read yet.
         claim_state(settings, cluster_id)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import orjson
 from confluent_kafka import KafkaError, Producer
@@ -33,15 +34,13 @@ class Ticker:
     """Writes one tick per clock-topic partition every `interval` seconds, until stopped."""
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, partitions: int, interval: float, key: str
+        self, client: Mapping[str, Any], topic: str, partitions: int, interval: float, key: str
     ) -> None:
         self._topic = topic
         self._partitions = partitions
         self._interval = interval
         self._key = key
-        self._producer = Producer(
-            {"bootstrap.servers": bootstrap_servers, "linger.ms": 0, "error_cb": _log_error}
-        )
+        self._producer = Producer({**client, "linger.ms": 0, "error_cb": _log_error})
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="login-stream-clock", daemon=True)
 

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from .connection import client_config
 from .settings import ConfigError, load_settings
 
 logger = logging.getLogger("login_stream.generator")
@@ -103,8 +105,11 @@ def make_event(rng: random.Random, now_s: int, missing_probability: float) -> di
     return event
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, replication_factor: int = 1) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def ensure_topic(
+    client: Mapping[str, Any], topic: str, partitions: int, replication_factor: int = 1
+) -> None:
+    """Create `topic` unless it exists; `client` is a librdkafka configuration."""
+    admin = AdminClient(dict(client))
     admin.list_topics(timeout=BROKER_TIMEOUT_SECONDS)
     new_topic = NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor)
     future = admin.create_topics([new_topic])[topic]
@@ -124,7 +129,12 @@ class _Stop:
 
 
 def generate(
-    bootstrap: str, topic: str, rate: float, count: int, seed: int | None, missing: float
+    client: Mapping[str, Any],
+    topic: str,
+    rate: float,
+    count: int,
+    seed: int | None,
+    missing: float,
 ) -> int:
     """Produce events until `count` (0 = until SIGINT/SIGTERM); returns how many were sent."""
     rng = random.Random(seed)
@@ -137,7 +147,7 @@ def generate(
         if error is not None:
             errors.append(str(error))
 
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer({**client, "enable.idempotence": True})
     started = last_report = time.monotonic()
     sent = 0
     while not stop.requested and (count == 0 or sent < count):
@@ -188,12 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.count < 0 or not 0 <= args.missing_probability <= 1:
         parser.error("--rate must be > 0, --count >= 0, --missing-probability within [0, 1]")
+    client = {**client_config(settings), "bootstrap.servers": args.bootstrap_servers}
     try:
-        ensure_topic(
-            args.bootstrap_servers, args.topic, args.partitions, settings.topic_replication_factor
-        )
+        ensure_topic(client, args.topic, args.partitions, settings.topic_replication_factor)
         generate(
-            args.bootstrap_servers,
+            client,
             args.topic,
             args.rate,
             args.count,

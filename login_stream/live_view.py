@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .connection import client_config
 from .settings import ConfigError, Settings, load_settings
 
 ROWS_SHOWN: Final = 15
@@ -72,7 +73,7 @@ def render(summaries: deque[dict[str, Any]], settings: Settings) -> Group:
 def watch(settings: Settings) -> None:
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **client_config(settings),
             "group.id": f"login-stream-live-view-{uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -60,13 +61,33 @@ class BrokerError(Exception):
     """The broker could not be fetched, started or stopped; the message is for the user."""
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A second listener with TLS and SCRAM-SHA-512 logins, as managed clusters offer.
+
+    `keystore` is a PEM file with the broker's private key (PKCS#8) and certificate chain;
+    the SCRAM user is created when the storage is formatted."""
+
+    port: int
+    keystore: Path
+    username: str
+    password: str
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"localhost:{self.port}"
+
+
 class LocalBroker:
     """One broker on `localhost:<port>`, its files under `.kafka/run/<port>/`."""
 
-    def __init__(self, port: int = DEFAULT_PORT, root: Path = CACHE) -> None:
+    def __init__(
+        self, port: int = DEFAULT_PORT, root: Path = CACHE, sasl_ssl: SaslSslListener | None = None
+    ) -> None:
         self.port = port
         self.root = root
         self.run_dir = root / "run" / str(port)
+        self.sasl_ssl = sasl_ssl
 
     @property
     def bootstrap_servers(self) -> str:
@@ -161,6 +182,8 @@ class LocalBroker:
             "transaction.state.log.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.sasl_ssl is not None:
+            properties.update(_sasl_ssl_properties(self.sasl_ssl, properties))
         text = "".join(f"{name}={value}\n" for name, value in properties.items())
         (self.run_dir / "server.properties").write_text(text)
         (self.run_dir / "log4j2.yaml").write_text(LOG4J2_CONFIG.format(log=self.log_path))
@@ -182,6 +205,9 @@ class LocalBroker:
         command = self._java(
             libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config
         )
+        if self.sasl_ssl is not None:
+            user = f"name={self.sasl_ssl.username},password={self.sasl_ssl.password}"
+            command += ["--add-scram", f"SCRAM-SHA-512=[{user}]"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise BrokerError(f"formatting Kafka storage failed: {result.stderr.strip()[-500:]}")
@@ -218,6 +244,25 @@ class LocalBroker:
         except FileNotFoundError:
             return "(no broker log)"
         return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _sasl_ssl_properties(listener: SaslSslListener, base: dict[str, str]) -> dict[str, str]:
+    return {
+        "listeners": f"{base['listeners']},SASL_SSL://127.0.0.1:{listener.port}",
+        "advertised.listeners": (
+            f"{base['advertised.listeners']},SASL_SSL://localhost:{listener.port}"
+        ),
+        "listener.security.protocol.map": (
+            f"{base['listener.security.protocol.map']},SASL_SSL:SASL_SSL"
+        ),
+        "inter.broker.listener.name": "PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(listener.keystore),
+    }
 
 
 def fetch_jars(root: Path = CACHE) -> Path:

@@ -20,17 +20,22 @@ from __future__ import annotations
 import enum
 import fcntl
 import shutil
+import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Final, NamedTuple
+from typing import IO, Any, Final, NamedTuple
 
 import orjson
-from confluent_kafka import TopicCollection
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
 OWNER_FILE: Final = "kafka-cluster.json"
 LOCK_FILE: Final = ".lock"
 _OWN_FILES: Final = frozenset({OWNER_FILE, LOCK_FILE})
 REBUILD_SETTING: Final = "STATE_REBUILD_ON_CLUSTER_CHANGE"
+ATTEMPT_SECONDS: Final = 1.0
+# Errors with which brokers refuse a client: retrying cannot help.
+REFUSALS: Final = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 
 
 class StateDirError(Exception):
@@ -54,18 +59,37 @@ class Owner(NamedTuple):
         return f"Kafka cluster {self.cluster_id} (topic {self.clock_topic} {self.clock_topic_id})"
 
 
-def current_cluster_id(bootstrap_servers: str, timeout_seconds: float) -> str:
-    """The id of the Kafka cluster at `bootstrap_servers`; raises KafkaException when no
-    broker answers within the timeout."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    metadata = admin.list_topics(timeout=timeout_seconds)
-    return str(metadata.cluster_id)
+class AuthenticationFailed(Exception):
+    """The brokers refused this client's credentials or its TLS handshake."""
+
+
+def current_cluster_id(client: Mapping[str, Any], timeout_seconds: float) -> str:
+    """The id of the Kafka cluster the client reaches; raises KafkaException when no broker
+    answers within the timeout, and AuthenticationFailed as soon as the brokers refuse it
+    (librdkafka would otherwise keep retrying until the timeout)."""
+    refused: list[KafkaError] = []
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() in REFUSALS:
+            refused.append(error)
+
+    admin = AdminClient({**client, "error_cb": on_error, "log_level": 0})
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            return str(admin.list_topics(timeout=ATTEMPT_SECONDS).cluster_id)
+        except KafkaException:
+            admin.poll(0)  # serves error_cb
+            if refused:
+                raise AuthenticationFailed(refused[0].str()) from None
+            if time.monotonic() >= deadline:
+                raise
 
 
 def current_owner(
-    bootstrap_servers: str, cluster_id: str, clock_topic: str, timeout_seconds: float
+    client: Mapping[str, Any], cluster_id: str, clock_topic: str, timeout_seconds: float
 ) -> Owner:
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = AdminClient(dict(client))
     described = admin.describe_topics(
         TopicCollection([clock_topic]), request_timeout=timeout_seconds
     )

@@ -19,15 +19,18 @@ reported it, adds it to the running totals, and publishes it.
   were added to the input topic) is counted, like a late event, in the next interval:
   logins and late messages as late, invalid ones as invalid. Totals stay exact.
 
-The merge state is JSON in Quix's state store, so partitions and interval starts are keys
-in text form.
+The merge keeps a small state (which partitions reported how far, the running totals, the
+starts of the pending intervals) and the counts of each pending interval apart, in a
+`PendingIntervals` store: in the processor one Quix state key per interval, so a partial
+costs the same however far one partition trails the others. Partitions are keys in text
+form, because the state is JSON.
 """
 
 from __future__ import annotations
 
-import copy
+import bisect
 import logging
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from .aggregation import Counts, add_counts, closing_summaries, empty_counts
 
@@ -45,36 +48,62 @@ class Partial(TypedDict):
     counts: Counts
 
 
-class PendingInterval(TypedDict):
-    end_ms: int
-    counts: Counts
-
-
 class MergeState(TypedDict):
     partitions: int
+    duration_ms: int
     # Partition -> end of the latest interval it has reported.
     reported_until: dict[str, int]
-    # Interval start -> the partials of that interval summed so far.
-    pending: dict[str, PendingInterval]
+    # Starts of the intervals with partials not yet published, in order.
+    pending_starts: list[int]
     totals: Counts
     last_end_ms: int | None
+
+
+class PendingIntervals(Protocol):
+    """The summed partials of each pending interval, by interval start."""
+
+    def get(self, start_ms: int) -> Counts | None: ...
+
+    def put(self, start_ms: int, counts: Counts) -> None: ...
+
+    def delete(self, start_ms: int) -> None: ...
+
+
+class InMemoryPending:
+    """`PendingIntervals` in a dict."""
+
+    def __init__(self) -> None:
+        self.intervals: dict[int, Counts] = {}
+
+    def get(self, start_ms: int) -> Counts | None:
+        return self.intervals.get(start_ms)
+
+    def put(self, start_ms: int, counts: Counts) -> None:
+        self.intervals[start_ms] = counts
+
+    def delete(self, start_ms: int) -> None:
+        del self.intervals[start_ms]
 
 
 def empty_merge_state() -> MergeState:
     return {
         "partitions": 0,
+        "duration_ms": 0,
         "reported_until": {},
-        "pending": {},
+        "pending_starts": [],
         "totals": empty_counts(),
         "last_end_ms": None,
     }
 
 
-def merge_partial(state: MergeState, partial: Partial) -> tuple[MergeState, list[dict[str, Any]]]:
-    """Take in one partial; returns the new state and the summaries now complete, in order."""
-    state = copy.deepcopy(state)
+def merge_partial(
+    state: MergeState, pending: PendingIntervals, partial: Partial
+) -> list[dict[str, Any]]:
+    """Take in one partial, updating `state` and `pending`; returns the summaries now
+    complete, in order."""
     partition = str(partial["partition"])
     state["partitions"] = max(state["partitions"], partial["partitions"], partial["partition"] + 1)
+    state["duration_ms"] = partial["end_ms"] - partial["start_ms"]
     reported = state["reported_until"].get(partition)
     if reported is not None and partial["end_ms"] <= reported:
         logger.warning(
@@ -82,7 +111,7 @@ def merge_partial(state: MergeState, partial: Partial) -> tuple[MergeState, list
             partition,
             partial["end_ms"],
         )
-        return state, []
+        return []
     last_end_ms = state["last_end_ms"]
     if last_end_ms is not None and partial["end_ms"] <= last_end_ms:
         logger.warning(
@@ -92,19 +121,18 @@ def merge_partial(state: MergeState, partial: Partial) -> tuple[MergeState, list
             partial["start_ms"],
             partial["end_ms"],
         )
-        duration_ms = partial["end_ms"] - partial["start_ms"]
-        _add_pending(state, last_end_ms, last_end_ms + duration_ms, as_late(partial["counts"]))
+        _add_pending(state, pending, last_end_ms, as_late(partial["counts"]))
     else:
-        _add_pending(state, partial["start_ms"], partial["end_ms"], partial["counts"])
+        _add_pending(state, pending, partial["start_ms"], partial["counts"])
     state["reported_until"][partition] = partial["end_ms"]
-    return state, _publish_complete(state)
+    return _publish_complete(state, pending)
 
 
 def waiting_for(state: MergeState) -> list[int]:
     """The partitions that have not yet reported the oldest pending interval."""
-    if not state["pending"]:
+    if not state["pending_starts"]:
         return []
-    oldest_end = min(pending["end_ms"] for pending in state["pending"].values())
+    oldest_end = state["pending_starts"][0] + state["duration_ms"]
     return [
         partition
         for partition in range(state["partitions"])
@@ -120,26 +148,32 @@ def as_late(counts: Counts) -> Counts:
     return late
 
 
-def _add_pending(state: MergeState, start_ms: int, end_ms: int, counts: Counts) -> None:
-    pending = state["pending"].get(str(start_ms))
-    merged = counts if pending is None else add_counts(pending["counts"], counts)
-    state["pending"][str(start_ms)] = {"end_ms": end_ms, "counts": merged}
+def _add_pending(
+    state: MergeState, pending: PendingIntervals, start_ms: int, counts: Counts
+) -> None:
+    earlier = pending.get(start_ms)
+    if earlier is None:
+        bisect.insort(state["pending_starts"], start_ms)
+        pending.put(start_ms, counts)
+    else:
+        pending.put(start_ms, add_counts(earlier, counts))
 
 
-def _publish_complete(state: MergeState) -> list[dict[str, Any]]:
+def _publish_complete(state: MergeState, pending: PendingIntervals) -> list[dict[str, Any]]:
     reported = [state["reported_until"].get(str(p)) for p in range(state["partitions"])]
     if any(until is None for until in reported):
         return []
     complete_until = min(until for until in reported if until is not None)
     summaries: list[dict[str, Any]] = []
-    for start in sorted(state["pending"], key=int):
-        pending = state["pending"][start]
-        if pending["end_ms"] > complete_until:
-            break
+    starts = state["pending_starts"]
+    while starts and starts[0] + state["duration_ms"] <= complete_until:
+        start = starts.pop(0)
+        end = start + state["duration_ms"]
+        counts = pending.get(start) or empty_counts()
+        pending.delete(start)
         published, state["totals"] = closing_summaries(
-            state["totals"], state["last_end_ms"], int(start), pending["end_ms"], pending["counts"]
+            state["totals"], state["last_end_ms"], start, end, counts
         )
         summaries.extend(published)
-        state["last_end_ms"] = pending["end_ms"]
-        del state["pending"][start]
+        state["last_end_ms"] = end
     return summaries

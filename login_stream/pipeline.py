@@ -44,12 +44,14 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from .aggregation import (
     MILLIS_PER_SECOND,
+    Counts,
     count_record,
     is_closed,
     placement_time,
     start_interval,
 )
 from .clock import Ticker
+from .connection import client_config, connection_config
 from .events import (
     DeadLetter,
     InvalidRecord,
@@ -74,6 +76,7 @@ PARTITION_KEY: Final = "all"
 # The name of the re-key step; it names the first stage's state stores and changelogs.
 REKEY_NAME: Final = "global"
 MERGE_STATE_KEY: Final = "merge"
+PENDING_STATE_PREFIX: Final = "pending/"
 WATERMARK_STATE_KEY: Final = "watermark_ms"
 WINDOW_NAME: Final = "login-interval"
 DLQ_REASON_HEADER: Final = "dlq-reason"
@@ -108,7 +111,7 @@ def build_application(
 ) -> Application:
     return BoundedStopApplication(
         deadline=deadline,
-        broker_address=settings.kafka_bootstrap_servers,
+        broker_address=connection_config(settings),
         consumer_group=settings.consumer_group,
         auto_offset_reset=settings.auto_offset_reset,
         state_dir=settings.instance_state_dir,
@@ -218,7 +221,7 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     summaries = summaries.update(log_summary).to_topic(output_topic)
 
     ticker = Ticker(
-        settings.kafka_bootstrap_servers,
+        client_config(settings),
         clock_topic.name,
         partitions,
         settings.clock_tick_seconds,
@@ -283,18 +286,35 @@ def partial_of_partition(window: dict[str, Any], partitions: int) -> Partial:
 
 def merge_partials(partial: Partial, state: State[str, Any]) -> list[dict[str, Any]]:
     merge: MergeState = state.get(MERGE_STATE_KEY) or empty_merge_state()
-    pending_before = len(merge["pending"])
-    merge, summaries = merge_partial(merge, partial)
+    pending_before = len(merge["pending_starts"])
+    summaries = merge_partial(merge, PendingInState(state), partial)
     state.set(MERGE_STATE_KEY, merge)
     # Normally one interval is pending while the partitions report it; one line for every
     # further interval held back, naming the partitions it waits for.
-    if len(merge["pending"]) > max(pending_before, 1):
+    if len(merge["pending_starts"]) > max(pending_before, 1):
         logger.warning(
             "summaries from %d held back: waiting for input partitions %s",
-            min(int(start) for start in merge["pending"]) // MILLIS_PER_SECOND,
+            merge["pending_starts"][0] // MILLIS_PER_SECOND,
             waiting_for(merge),
         )
     return summaries
+
+
+class PendingInState:
+    """The merge's pending intervals in Quix state, one key each."""
+
+    def __init__(self, state: State[str, Any]) -> None:
+        self._state = state
+
+    def get(self, start_ms: int) -> Counts | None:
+        counts: Counts | None = self._state.get(f"{PENDING_STATE_PREFIX}{start_ms}")
+        return counts
+
+    def put(self, start_ms: int, counts: Counts) -> None:
+        self._state.set(f"{PENDING_STATE_PREFIX}{start_ms}", counts)
+
+    def delete(self, start_ms: int) -> None:
+        self._state.delete(f"{PENDING_STATE_PREFIX}{start_ms}")
 
 
 def read_message(

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INSTANCE_PLACEHOLDER: Final = "{instance}"
@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     # Kafka connection and topics
     kafka_bootstrap_servers: str = Field("localhost:9092", min_length=1)
     kafka_connect_timeout_seconds: float = Field(30.0, gt=0)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # CA certificate(s) to verify the brokers with (PEM); empty = the system's trust store.
+    kafka_ssl_ca_location: FilePath | None = None
+    # Client certificate and key (PEM) for mutual TLS.
+    kafka_ssl_certificate_location: FilePath | None = None
+    kafka_ssl_key_location: FilePath | None = None
+    kafka_ssl_key_password: SecretStr | None = None
     input_topic: str = Field("user-login", min_length=1)
     # Used only when the input topic does not exist yet and the processor or generator creates it.
     input_topic_partitions: int = Field(1, gt=0)
@@ -94,6 +104,25 @@ class Settings(BaseSettings):
         """Internal topic from the per-partition stage to the merge."""
         return f"{self.consumer_group}-partials"
 
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_"):
+            missing = [
+                name.upper()
+                for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                    f"{', '.join(missing)}"
+                )
+        if (self.kafka_ssl_certificate_location is None) != (self.kafka_ssl_key_location is None):
+            raise ValueError(
+                "mutual TLS needs both KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION"
+            )
+        return self
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_log_level(cls, value: object) -> object:
@@ -106,7 +135,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        raise ConfigError(
-            f"invalid configuration: {name}={first.get('input')!r}: {first['msg']}"
-        ) from None
+        if not first["loc"]:  # a rule across settings: its message names them
+            raise ConfigError(f"invalid configuration: {first['msg']}") from None
+        name = str(first["loc"][0]).upper()
+        shown = "(hidden)" if "PASSWORD" in name else repr(first.get("input"))
+        raise ConfigError(f"invalid configuration: {name}={shown}: {first['msg']}") from None

@@ -6,6 +6,12 @@ close waits for a rebalance that never completes: the process hangs, ignores SIG
 orchestrator sees it alive. So every stop, graceful or failed, arms a deadline; a process
 still running when it expires logs why and ends itself with exit code 1, which an
 orchestrator reports and restarts.
+
+A stop request must also not get lost. Quix marks itself running only once its consumer is
+set up, which takes a second or more, and that mark overwrites a stop that arrived meanwhile
+(also one from its own SIGTERM handler). So a stop, once requested, is repeated until `run`
+has returned. And a stop requested before the application exists is kept (`StopRequests`)
+and applied to it as soon as it does.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, Final
 
 from quixstreams import Application
@@ -22,6 +29,7 @@ from quixstreams import Application
 logger = logging.getLogger(__name__)
 
 EXIT_STUCK: Final = 1
+STOP_REPEAT_SECONDS: Final = 0.05
 
 
 class StopDeadline:
@@ -71,13 +79,55 @@ class StopDeadline:
 
 
 class BoundedStopApplication(Application):
-    """A Quix `Application` whose every stop arms a `StopDeadline`."""
+    """A Quix `Application` whose every stop arms a `StopDeadline` and holds until `run`
+    has returned."""
 
     def __init__(self, *args: Any, deadline: StopDeadline, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline = deadline
+        self._finished = threading.Event()
+        self._stopping = threading.Lock()
+        self._repeater: threading.Thread | None = None
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            self._finished.set()
 
     def stop(self, fail: bool = False) -> None:
         # Quix calls stop(fail=True) while the error that ended processing is being handled.
         self._deadline.arm(sys.exception() if fail else None, failed=fail)
         super().stop(fail)
+        with self._stopping:
+            if self._repeater is None:
+                self._repeater = threading.Thread(
+                    target=self._repeat_stop, name="login-stream-stop", daemon=True
+                )
+                self._repeater.start()
+
+    def _repeat_stop(self) -> None:
+        while not self._finished.wait(STOP_REPEAT_SECONDS):
+            super().stop()
+
+
+class StopRequests:
+    """The processor's SIGTERM and SIGINT handler until Quix installs its own, and after.
+
+    It only records the request and passes it to the application once there is one: an
+    exception raised from a signal handler could land inside a callback of the Kafka client
+    and be swallowed there."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._app: Application | None = None
+
+    def __call__(self, _signum: int, _frame: FrameType | None) -> None:
+        self.requested = True
+        if self._app is not None:
+            self._app.stop()
+
+    def attach(self, app: Application) -> None:
+        self._app = app
+        if self.requested:
+            app.stop()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
+from dataclasses import dataclass, field
 from typing import Any
 
 from login_stream.aggregation import Counts, add_counts, empty_counts
 from login_stream.merge import (
+    InMemoryPending,
     MergeState,
     Partial,
     as_late,
@@ -42,33 +45,40 @@ def partial(partition: int, start_s: int, value: Counts, partitions: int = 3) ->
     }
 
 
-def feed(partials: list[Partial], state: MergeState | None = None) -> tuple[MergeState, list[Any]]:
-    state = state or empty_merge_state()
+@dataclass
+class Merger:
+    state: MergeState = field(default_factory=empty_merge_state)
+    pending: InMemoryPending = field(default_factory=InMemoryPending)
+
+
+def feed(partials: list[Partial], merger: Merger | None = None) -> tuple[Merger, list[Any]]:
+    merger = merger or Merger()
     published: list[Any] = []
     for one in partials:
-        state, summaries = merge_partial(state, one)
-        published.extend(summaries)
-    return state, published
+        published.extend(merge_partial(merger.state, merger.pending, one))
+    return merger, published
 
 
 def test_an_interval_is_published_once_every_partition_reported_it() -> None:
     state, published = feed([partial(0, 100, counts(2, ios=2)), partial(1, 100, counts(1))])
     assert published == []
-    assert waiting_for(state) == [2]
+    assert waiting_for(state.state) == [2]
     state, published = feed([partial(2, 100, counts(4, ios=1, missing=3))], state)
     assert [s["timestamp_start"] for s in published] == [100]
     assert published[0]["interval_messages_consumed"] == 7
     assert published[0]["interval_device_type_count"] == {"iOS": 3}
     assert published[0]["interval_missing_field_count"] == {"device_type": 3}
     assert published[0]["total_messages_consumed"] == 7
-    assert waiting_for(state) == []
+    assert waiting_for(state.state) == []
+    assert state.pending.intervals == {}
 
 
 def test_a_trailing_partition_holds_later_intervals_back_without_changing_them() -> None:
     ahead = [partial(p, start, counts(1)) for start in (100, 110, 120) for p in (0, 1)]
     state, published = feed(ahead)
     assert published == []
-    assert waiting_for(state) == [2]
+    assert waiting_for(state.state) == [2]
+    assert len(state.pending.intervals) == 3
     state, published = feed([partial(2, start, counts(5)) for start in (100, 110, 120)], state)
     assert [s["timestamp_start"] for s in published] == [100, 110, 120]
     assert [s["interval_messages_consumed"] for s in published] == [7, 7, 7]
@@ -98,8 +108,10 @@ def test_intervals_no_partition_had_anything_for_are_published_as_zeros() -> Non
 def test_a_duplicate_partial_changes_nothing() -> None:
     first = [partial(0, 100, counts(2)), partial(1, 100, counts(3))]
     state, _ = feed(first)
+    before = copy.deepcopy(state)
     again, published = feed([first[0]], state)
-    assert published == [] and again == state
+    assert published == []
+    assert again.state == before.state and again.pending.intervals == before.pending.intervals
 
 
 def test_a_partial_of_a_published_interval_is_counted_late_in_the_next() -> None:

@@ -110,3 +110,22 @@ def test_each_instance_gets_its_own_state_directory(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("STATE_DIR", "/var/lib/login-stream/{instance}")
     monkeypatch.setenv("PROCESSOR_INSTANCE_ID", "b")
     assert load_settings().instance_state_dir == Path("/var/lib/login-stream/b")
+
+
+def test_sasl_without_credentials_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "someone")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "KAFKA_SASL_MECHANISM" in message and "KAFKA_SASL_PASSWORD" in message
+    assert "someone" not in message and "\n" not in message
+
+
+def test_a_bad_password_value_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "hunter2-pw")
+    monkeypatch.setenv("KAFKA_SSL_CA_LOCATION", "/no/such/ca.pem")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert "KAFKA_SSL_CA_LOCATION" in str(error.value)
+    assert "hunter2-pw" not in str(error.value)
