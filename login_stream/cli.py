@@ -36,6 +36,8 @@ from .local_state import (
     current_owner,
     lock_state_dir,
 )
+from .logs import configure_logging
+from .metrics import Metrics
 from .pipeline import PartitionsChanged, build_application, build_pipeline
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import StopDeadline, StopRequests
@@ -54,14 +56,6 @@ TOPIC_ERRORS: Final = (
 )
 # After an error nothing is committed on the way out, so a stop that takes longer is stuck.
 FAILED_STOP_SECONDS: Final = 5.0
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def describe(settings: Settings) -> str:
@@ -91,7 +85,7 @@ def _run(stop_requests: StopRequests) -> int:
     except ConfigError as exc:
         print(f"login-stream: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     logger.info("login-stream processor starting: %s", describe(settings))
     try:
         state_lock = lock_state_dir(settings.instance_state_dir)
@@ -148,10 +142,11 @@ def claim_state(settings: Settings, cluster_id: str) -> None:
 
 def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -> int:
     progress = Progress(settings.health_stale_seconds)
+    metrics = Metrics()
     health = None
     if settings.health_port:
         try:
-            health = HealthServer(progress, settings.health_host, settings.health_port)
+            health = HealthServer(progress, settings.health_host, settings.health_port, metrics)
         except OSError as exc:
             logger.error(
                 "cannot serve health endpoints on %s:%d (%s); set HEALTH_PORT (0 = off)",
@@ -169,7 +164,7 @@ def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -
     try:
         app = build_application(settings, deadline, on_message_processed=progress.record_processed)
         stop_requests.attach(app)
-        pipeline = build_pipeline(app, settings)
+        pipeline = build_pipeline(app, settings, metrics)
         # The pipeline's topics exist now, and nothing has been read yet.
         claim_state(settings, cluster_id)
         pipeline.ticker.start()

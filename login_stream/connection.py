@@ -11,6 +11,7 @@ from typing import Any
 
 from quixstreams.kafka.configuration import ConnectionConfig
 
+from .logs import LIBRDKAFKA_LOGGER
 from .settings import Settings
 
 
@@ -36,4 +37,4 @@ def connection_config(settings: Settings) -> ConnectionConfig:
 def client_config(settings: Settings) -> dict[str, Any]:
     """librdkafka settings for a confluent-kafka client, secrets included: never log them."""
     config: dict[str, Any] = connection_config(settings).as_librdkafka_dict()
-    return config
+    return {**config, "logger": LIBRDKAFKA_LOGGER}

@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from .connection import client_config
+from .logs import configure_logging
 from .settings import ConfigError, load_settings
 
 logger = logging.getLogger("login_stream.generator")
@@ -174,12 +175,12 @@ def generate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"generator: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level, settings.log_format)
     parser = argparse.ArgumentParser(description="Produce upstream-like login events.")
     parser.add_argument("--bootstrap-servers", default=settings.kafka_bootstrap_servers)
     parser.add_argument("--topic", default=settings.input_topic)

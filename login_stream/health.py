@@ -8,8 +8,9 @@ Liveness deliberately ignores the records: a restart cures none of those three c
 broker outage must not get every processor restarted at once; the processor exits by itself
 (code 1) when Kafka trouble outlasts its consumer session, and is restarted then.
 
-    GET /live   200 "live" | 503 "processing thread stopped"
-    GET /ready  200 "ready" | 503 "not ready ..."
+    GET /live     200 "live" | 503 "processing thread stopped"
+    GET /ready    200 "ready" | 503 "not ready ..."
+    GET /metrics  Prometheus metrics (see `metrics`)
 
 `python -m login_stream.health live|ready` asks the local processor (on `HEALTH_PORT`) and
 exits 0 or 1: a probe command for images without curl, as in `compose.yaml`.
@@ -29,12 +30,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
+from .metrics import CONTENT_TYPE, Metrics
 from .settings import ConfigError, load_settings
 
 logger = logging.getLogger(__name__)
 
 LIVE_PATH: Final = "/live"
 READY_PATH: Final = "/ready"
+METRICS_PATH: Final = "/metrics"
 PROBE_TIMEOUT_SECONDS: Final = 3.0
 LOOPBACK: Final = "127.0.0.1"
 ANY_ADDRESS: Final = ("0.0.0.0", "::", "")
@@ -77,21 +80,27 @@ class Progress:
 
 
 class HealthServer:
-    """Serves `/live` and `/ready` for `progress` on a background thread."""
+    """Serves `/live` and `/ready` for `progress`, and `/metrics`, on a background thread."""
 
-    def __init__(self, progress: Progress, host: str, port: int) -> None:
+    def __init__(self, progress: Progress, host: str, port: int, metrics: Metrics) -> None:
         checks = {LIVE_PATH: progress.live, READY_PATH: progress.ready}
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path == METRICS_PATH:
+                    self._answer(HTTPStatus.OK, CONTENT_TYPE, metrics.exposition())
+                    return
                 check = checks.get(self.path)
                 if check is None:
                     self.send_error(HTTPStatus.NOT_FOUND)
                     return
                 ok, text = check()
-                body = text.encode()
-                self.send_response(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
+                self._answer(status, "text/plain; charset=utf-8", text.encode())
+
+            def _answer(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -111,7 +120,9 @@ class HealthServer:
 
     def start(self) -> None:
         self._thread.start()
-        logger.info("health endpoints on port %d: %s %s", self.port, LIVE_PATH, READY_PATH)
+        logger.info(
+            "health endpoints on port %d: %s %s %s", self.port, LIVE_PATH, READY_PATH, METRICS_PATH
+        )
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -65,6 +65,7 @@ from .events import (
     uncarried,
 )
 from .merge import MergeState, Partial, empty_merge_state, merge_partial, waiting_for
+from .metrics import Metrics
 from .settings import Settings
 from .shutdown import BoundedStopApplication, StopDeadline
 
@@ -119,7 +120,8 @@ def build_application(
         consumer_poll_timeout=CONSUMER_POLL_SECONDS,
         processing_guarantee=settings.processing_guarantee,
         rocksdb_options=RocksDBOptions(block_cache_size=ROCKSDB_BLOCK_CACHE_BYTES),
-        loglevel=settings.log_level,
+        # Quix's lines go through the processor's own handler and format (see `logs`).
+        loglevel=None,
         on_message_processed=on_message_processed,
         on_consumer_error=stop_without_traceback,
         on_processing_error=stop_without_traceback,
@@ -150,7 +152,7 @@ def instance_identity(settings: Settings) -> str:
     return f"{settings.consumer_group}-{settings.instance_id}"
 
 
-def build_pipeline(app: Application, settings: Settings) -> Pipeline:
+def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Pipeline:
     input_topic = app.topic(
         settings.input_topic,
         key_deserializer="bytes",
@@ -202,6 +204,7 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
         metadata=True,
     ).set_timestamp(placed_time)
     dead_letters = sdf.filter(is_dead_letter).set_headers(dead_letter_headers)
+    dead_letters = dead_letters.update(lambda letter: metrics.dead_letter_written(letter["reason"]))
     dead_letters.to_topic(dlq_topic, key=original_key)
     sdf = (
         sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME)
@@ -218,7 +221,9 @@ def build_pipeline(app: Application, settings: Settings) -> Pipeline:
     summaries = app.dataframe(partials_topic).apply(merge_partials, stateful=True, expand=True)
     if not settings.emit_empty_intervals:
         summaries = summaries.filter(has_messages)
-    summaries = summaries.update(log_summary).to_topic(output_topic)
+    summaries = (
+        summaries.update(log_summary).update(metrics.summary_published).to_topic(output_topic)
+    )
 
     ticker = Ticker(
         client_config(settings),

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
     max_message_bytes: int = Field(65536, gt=0)
     log_level: LogLevel = "INFO"
+    # text (readable) or json (one object per line), for every component and Quix's own lines.
+    log_format: Literal["text", "json"] = "text"
     shutdown_timeout_seconds: float = Field(20.0, gt=0)
     # 0 turns the health endpoints off.
     health_port: int = Field(8080, ge=0, le=65535)

@@ -11,6 +11,7 @@ import pytest
 
 from login_stream.health import HealthServer, Progress, main
 from login_stream.local_broker import free_port
+from login_stream.metrics import Metrics
 
 STALE = 30.0
 
@@ -63,7 +64,7 @@ def test_a_stopped_processing_thread_is_not_live(clock: FakeClock) -> None:
 @pytest.fixture
 def served(clock: FakeClock) -> Iterator[tuple[Progress, int]]:
     progress = Progress(STALE, clock)
-    server = HealthServer(progress, "127.0.0.1", 0)
+    server = HealthServer(progress, "127.0.0.1", 0, Metrics())
     server.start()
     try:
         yield progress, server.port
