@@ -18,10 +18,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-lint: $(STAMP)
+# actionlint is a Go program: built from the Go module proxy into the venv, once.
+ACTIONLINT := $(VENV)/bin/actionlint
+ACTIONLINT_VERSION := v1.7.12
+K8S_RESOURCES := $(filter-out deploy/k8s/kustomization.yaml,$(wildcard deploy/k8s/*.yaml))
+
+$(ACTIONLINT): | $(STAMP)
+	GOBIN=$(abspath $(VENV)/bin) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+lint: $(STAMP) $(ACTIONLINT)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(ACTIONLINT)
+	$(VENV)/bin/kubernetes-validate --strict --quiet $(K8S_RESOURCES)
 
 test: lint
 	@if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then \
