@@ -200,10 +200,9 @@ class LocalBroker:
         ]
 
     def _format_storage(self, libs: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         config = str(self.run_dir / "server.properties")
         command = self._java(
-            libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config
+            libs, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", config
         )
         if self.sasl_ssl is not None:
             user = f"name={self.sasl_ssl.username},password={self.sasl_ssl.password}"
@@ -244,6 +243,16 @@ class LocalBroker:
         except FileNotFoundError:
             return "(no broker log)"
         return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka's own `kafka-storage random-uuid` makes it: URL-safe
+    base64 of 16 random bytes, never starting with "-", which the storage tool's argument
+    parser would take for an option (one id in 64 would fail the format)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _sasl_ssl_properties(listener: SaslSslListener, base: dict[str, str]) -> dict[str, str]:

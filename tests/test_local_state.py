@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from login_stream.local_broker import new_cluster_id
 from login_stream.local_state import (
     Claim,
     Owner,
@@ -91,3 +92,10 @@ def test_a_second_processor_on_the_same_directory_is_refused(tmp_path: Path) -> 
     ):
         lock_state_dir(state_dir)
     lock_state_dir(state_dir).close()  # released with its holder
+
+
+def test_local_broker_cluster_ids_never_look_like_an_option() -> None:
+    # One in 64 random ids starts with "-"; the storage tool then refused to format.
+    ids = [new_cluster_id() for _ in range(5000)]
+    assert not any(cluster_id.startswith("-") for cluster_id in ids)
+    assert len(set(ids)) == len(ids)
