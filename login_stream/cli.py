@@ -164,14 +164,14 @@ def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -
     try:
         app = build_application(settings, deadline, on_message_processed=progress.record_processed)
         stop_requests.attach(app)
-        pipeline = build_pipeline(app, settings, metrics)
+        ticker = build_pipeline(app, settings, metrics)
         # The pipeline's topics exist now, and nothing has been read yet.
         claim_state(settings, cluster_id)
-        pipeline.ticker.start()
+        ticker.start()
         try:
             app.run()
         finally:
-            pipeline.ticker.stop()
+            ticker.stop()
     except StateDirError as exc:
         logger.error("%s", exc)
         return EXIT_RUNTIME_ERROR

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
 from typing import Any, Final
 
 from quixstreams import Application, State, message_context
@@ -99,12 +98,6 @@ CONSUMER_PREFETCH_KIB: Final = 8 * 1024
 ROCKSDB_BLOCK_CACHE_BYTES: Final = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    dataframe: StreamingDataFrame
-    ticker: Ticker
-
-
 def build_application(
     settings: Settings,
     deadline: StopDeadline,
@@ -152,7 +145,8 @@ def instance_identity(settings: Settings) -> str:
     return f"{settings.consumer_group}-{settings.instance_id}"
 
 
-def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Pipeline:
+def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ticker:
+    """Wire both stages into `app`; returns the clock, which the caller starts and stops."""
     input_topic = app.topic(
         settings.input_topic,
         key_deserializer="bytes",
@@ -221,18 +215,15 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Pi
     summaries = app.dataframe(partials_topic).apply(merge_partials, stateful=True, expand=True)
     if not settings.emit_empty_intervals:
         summaries = summaries.filter(has_messages)
-    summaries = (
-        summaries.update(log_summary).update(metrics.summary_published).to_topic(output_topic)
-    )
+    summaries.update(log_summary).update(metrics.summary_published).to_topic(output_topic)
 
-    ticker = Ticker(
+    return Ticker(
         client_config(settings),
         clock_topic.name,
         partitions,
         settings.clock_tick_seconds,
         PARTITION_KEY,
     )
-    return Pipeline(dataframe=summaries, ticker=ticker)
 
 
 def created_with(settings: Settings, partitions: int) -> TopicConfig:
