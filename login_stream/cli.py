@@ -9,7 +9,8 @@ import sys
 from collections.abc import Iterator
 from typing import Final
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
+from quixstreams.kafka.exceptions import BaseKafkaException
 from quixstreams.models.topics.exceptions import (
     CreateTopicFailure,
     CreateTopicTimeout,
@@ -38,7 +39,7 @@ from .local_state import (
 )
 from .logs import configure_logging
 from .metrics import Metrics
-from .pipeline import PartitionsChanged, build_application, build_pipeline
+from .pipeline import PartitionsChanged, build_application, build_pipeline, instance_identity
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import StopDeadline, StopRequests
 
@@ -54,6 +55,16 @@ TOPIC_ERRORS: Final = (
     TopicNotFoundError,
     TopicPermissionError,
 )
+AUTHORIZATION_ERRORS: Final = frozenset(
+    {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    }
+)
+# Quix turns a topic creation refused by the ACLs into this text, dropping the error code.
+QUIX_TOPIC_CREATE_DENIED: Final = "are allowed for your credentials"
 # After an error nothing is committed on the way out, so a stop that takes longer is stuck.
 FAILED_STOP_SECONDS: Final = 5.0
 
@@ -192,6 +203,10 @@ def describe_failure(error: BaseException | None, settings: Settings) -> str:
     processing (Quix wraps errors raised in a partition assignment, so causes are searched)."""
     causes = list(_causes(error))
     for cause in causes:
+        denied = _authorization_denied(cause, settings)
+        if denied is not None:
+            return denied
+    for cause in causes:
         if isinstance(cause, InvalidChangelogOffset | InvalidStoreChangelogOffset):
             return (
                 f"the local state in STATE_DIR={settings.instance_state_dir} is ahead of its "
@@ -223,6 +238,60 @@ def describe_failure(error: BaseException | None, settings: Settings) -> str:
         return "processing stopped after an error"
     cause = causes[-1]
     return f"processing stopped: {type(cause).__name__}: {cause}"
+
+
+def _authorization_denied(cause: BaseException, settings: Settings) -> str | None:
+    """The line for an error that the cluster's ACLs caused, None for any other error."""
+    kafka_error = _kafka_error(cause)
+    if kafka_error is not None and kafka_error.code() in AUTHORIZATION_ERRORS:
+        code = kafka_error.code()
+        detail = kafka_error.str()
+    elif isinstance(cause, TopicPermissionError) or (
+        isinstance(cause, CreateTopicFailure) and QUIX_TOPIC_CREATE_DENIED in str(cause)
+    ):
+        code = KafkaError.TOPIC_AUTHORIZATION_FAILED
+        detail = str(cause)
+    else:
+        return None
+    if code == KafkaError.GROUP_AUTHORIZATION_FAILED:
+        resource = f"the consumer group CONSUMER_GROUP={settings.consumer_group}"
+    elif code == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        resource = (
+            f"the transactional id {instance_identity(settings)} "
+            f"(PROCESSING_GUARANTEE={settings.processing_guarantee})"
+        )
+    elif code == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
+        resource = "the cluster"
+    else:
+        resource = (
+            f"a topic (INPUT_TOPIC={settings.input_topic}, OUTPUT_TOPIC={settings.output_topic}, "
+            f"DLQ_TOPIC={settings.dlq_topic} or an internal one)"
+        )
+    return (
+        f"authorization denied: the Kafka cluster refuses {_principal(settings)} access to "
+        f"{resource} ({detail}); check the ACLs of that user: it needs to create, describe, "
+        "read and write the pipeline's topics, to read with its consumer group and, for "
+        "exactly-once, to write with its transactional id"
+    )
+
+
+def _principal(settings: Settings) -> str:
+    if settings.kafka_sasl_username is not None:
+        return f"KAFKA_SASL_USERNAME={settings.kafka_sasl_username}"
+    if settings.kafka_ssl_certificate_location is not None:
+        return (
+            "the client certificate KAFKA_SSL_CERTIFICATE_LOCATION="
+            f"{settings.kafka_ssl_certificate_location}"
+        )
+    return f"this client (KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol})"
+
+
+def _kafka_error(cause: BaseException) -> KafkaError | None:
+    if isinstance(cause, BaseKafkaException):
+        return cause.error
+    if isinstance(cause, KafkaException) and cause.args and isinstance(cause.args[0], KafkaError):
+        return cause.args[0]
+    return None
 
 
 def _causes(error: BaseException | None) -> Iterator[BaseException]:

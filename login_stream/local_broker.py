@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -66,12 +66,22 @@ class SaslSslListener:
     """A second listener with TLS and SCRAM-SHA-512 logins, as managed clusters offer.
 
     `keystore` is a PEM file with the broker's private key (PKCS#8) and certificate chain;
-    the SCRAM user is created when the storage is formatted."""
+    the SCRAM users are created when the storage is formatted. With `acls` the broker
+    enforces ACLs as a secured cluster does: `username` is a super user, every user in
+    `more_users` (name, password) may do only what ACLs grant it. The plaintext and
+    controller listeners stay open to anyone (as the super user ANONYMOUS): the broker talks
+    to itself there, and tests use them to set up topics and ACLs."""
 
     port: int
     keystore: Path
     username: str
     password: str
+    more_users: tuple[tuple[str, str], ...] = field(default=())
+    acls: bool = False
+
+    @property
+    def users(self) -> tuple[tuple[str, str], ...]:
+        return ((self.username, self.password), *self.more_users)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -205,8 +215,8 @@ class LocalBroker:
             libs, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", config
         )
         if self.sasl_ssl is not None:
-            user = f"name={self.sasl_ssl.username},password={self.sasl_ssl.password}"
-            command += ["--add-scram", f"SCRAM-SHA-512=[{user}]"]
+            for name, password in self.sasl_ssl.users:
+                command += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise BrokerError(f"formatting Kafka storage failed: {result.stderr.strip()[-500:]}")
@@ -256,7 +266,15 @@ def new_cluster_id() -> str:
 
 
 def _sasl_ssl_properties(listener: SaslSslListener, base: dict[str, str]) -> dict[str, str]:
+    acls = {
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        # The controller and inter-broker requests arrive unauthenticated on plaintext
+        # listeners, as ANONYMOUS: without it the node could not talk to itself.
+        "super.users": f"User:ANONYMOUS;User:{listener.username}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
     return {
+        **(acls if listener.acls else {}),
         "listeners": f"{base['listeners']},SASL_SSL://127.0.0.1:{listener.port}",
         "advertised.listeners": (
             f"{base['advertised.listeners']},SASL_SSL://localhost:{listener.port}"

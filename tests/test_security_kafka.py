@@ -1,17 +1,28 @@
 """The processor on a secured cluster: TLS and SCRAM-SHA-512 over SASL_SSL (real broker).
 
-The test broker opens a SASL_SSL listener with a certificate made at test time and one SCRAM
-user; the processor is given only that listener. It must count exactly through it, and a wrong
-password must end its start-up within seconds, in one line that never shows the password.
+The test broker opens a SASL_SSL listener with a certificate made at test time and enforces
+ACLs: one SCRAM user may do anything, a second only what a test grants it. The processor is
+given only that listener. It must count exactly through it; a wrong password, and a user the
+ACLs refuse, must end its start-up within seconds, in one line that names the cause and never
+shows the password.
 """
 
 from __future__ import annotations
 
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from login_stream.local_broker import LocalBroker, SaslSslListener, free_port
 from tests.scenario import assert_series, new_scenario
@@ -27,25 +38,37 @@ from tests.tls import make_certificates
 USERNAME = "login-stream"
 PASSWORD = "s3cret-scram-pw"
 WRONG_PASSWORD = "not-the-pw-4711"
+RESTRICTED_USERNAME = "login-stream-restricted"
+RESTRICTED_PASSWORD = "r3stricted-scram-pw"
+INSTANCE_ID = "instance-0"
 GIVE_UP_WITHIN_SECONDS = 20.0
+# A refusal can come only after the topics the user may create are created, a second each.
+DENIED_WITHIN_SECONDS = 30.0
 
 
 @pytest.fixture(scope="module")
 def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     folder = tmp_path_factory.mktemp("secured")
     certificates = make_certificates(folder / "tls")
-    listener = SaslSslListener(free_port(), certificates.broker_keystore, USERNAME, PASSWORD)
+    listener = SaslSslListener(
+        free_port(),
+        certificates.broker_keystore,
+        USERNAME,
+        PASSWORD,
+        more_users=((RESTRICTED_USERNAME, RESTRICTED_PASSWORD),),
+        acls=True,
+    )
     with LocalBroker(port=free_port(), root=folder / "kafka", sasl_ssl=listener) as broker:
         yield broker
 
 
-def secure_settings(broker: LocalBroker, password: str) -> dict[str, str]:
+def secure_settings(broker: LocalBroker, password: str, username: str = USERNAME) -> dict[str, str]:
     assert broker.sasl_ssl is not None
     return {
         "KAFKA_BOOTSTRAP_SERVERS": broker.sasl_ssl.bootstrap_servers,
         "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
         "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "KAFKA_SASL_USERNAME": USERNAME,
+        "KAFKA_SASL_USERNAME": username,
         "KAFKA_SASL_PASSWORD": password,
         "KAFKA_SSL_CA_LOCATION": str(broker.sasl_ssl.keystore.parent / "ca.pem"),
     }
@@ -102,4 +125,60 @@ def test_a_wrong_password_ends_start_up_within_seconds_in_one_line(
     assert len(errors) == 1, output
     assert "KAFKA_SASL_PASSWORD" in errors[0]
     assert WRONG_PASSWORD not in output
+    assert "Traceback" not in output
+
+
+def grant(broker: LocalBroker, resource: ResourceType, prefix: str) -> None:
+    """Allow the restricted user every operation on the resources named `prefix...`."""
+    binding = AclBinding(
+        resource,
+        prefix,
+        ResourcePatternType.PREFIXED,
+        f"User:{RESTRICTED_USERNAME}",
+        "*",
+        AclOperation.ALL,
+        AclPermissionType.ALLOW,
+    )
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    for future in admin.create_acls([binding]).values():
+        future.result()
+
+
+# What the restricted user is granted, and what the processor then finds refused first:
+# nothing (it cannot even see its input topic, so it tries to create it), its topics only (its
+# transactional producer is refused), its topics and transactional id (its consumer group).
+@pytest.mark.parametrize("granted", ["nothing", "topics", "topics-and-transactions"])
+def test_a_user_the_acls_refuse_ends_start_up_in_one_line_naming_what_is_denied(
+    secured_broker: LocalBroker, tmp_path: Path, granted: str
+) -> None:
+    name = f"acl-{uuid.uuid4().hex[:8]}"
+    topics = topics_on(secured_broker, name)
+    identity = f"{topics.consumer_group}-{INSTANCE_ID}"
+    if granted != "nothing":
+        grant(secured_broker, ResourceType.TOPIC, f"{name}-")
+        grant(secured_broker, ResourceType.TOPIC, f"changelog__{topics.consumer_group}--")
+    if granted == "topics-and-transactions":
+        grant(secured_broker, ResourceType.TRANSACTIONAL_ID, identity)
+    denied = {
+        "nothing": f"a topic (INPUT_TOPIC={topics.input},",
+        "topics": f"the transactional id {identity}",
+        "topics-and-transactions": f"the consumer group CONSUMER_GROUP={topics.consumer_group}",
+    }[granted]
+
+    with running_processor(
+        topics,
+        tmp_path / "state",
+        tmp_path / "processor.log",
+        PROCESSOR_INSTANCE_ID=INSTANCE_ID,
+        **secure_settings(secured_broker, RESTRICTED_PASSWORD, RESTRICTED_USERNAME),
+    ) as processor:
+        assert processor.wait_for_exit(DENIED_WITHIN_SECONDS) == 1, processor.log()
+        output = processor.log()
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, output
+    assert "authorization denied" in errors[0]
+    assert f"KAFKA_SASL_USERNAME={RESTRICTED_USERNAME}" in errors[0]
+    assert denied in errors[0], errors[0]
+    assert "ACLs" in errors[0]
+    assert RESTRICTED_PASSWORD not in output
     assert "Traceback" not in output
