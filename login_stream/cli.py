@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException
-from quixstreams.kafka.exceptions import BaseKafkaException
+from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
 from quixstreams.models.topics.exceptions import (
     CreateTopicFailure,
     CreateTopicTimeout,
@@ -26,6 +26,7 @@ from quixstreams.state.exceptions import (
 )
 from quixstreams.state.exceptions import StateError as QuixStateError
 
+from .broker_watch import BrokersLost, BrokerWatch
 from .connection import client_config
 from .health import HealthServer, Progress
 from .local_state import (
@@ -41,7 +42,7 @@ from .logs import configure_logging
 from .metrics import Metrics
 from .pipeline import PartitionsChanged, build_application, build_pipeline, instance_identity
 from .settings import ConfigError, Settings, load_settings
-from .shutdown import StopDeadline, StopRequests
+from .shutdown import BoundedStopApplication, StopDeadline, StopRequests
 
 logger = logging.getLogger("login_stream")
 
@@ -174,14 +175,20 @@ def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -
     )
     try:
         app = build_application(settings, deadline, on_message_processed=progress.record_processed)
+        assert isinstance(app, BoundedStopApplication)
         stop_requests.attach(app)
         ticker = build_pipeline(app, settings, metrics)
         # The pipeline's topics exist now, and nothing has been read yet.
         claim_state(settings, cluster_id)
+        watch = BrokerWatch(
+            client_config(settings), settings.consumer_session_timeout_seconds, app.fail
+        )
         ticker.start()
+        watch.start()
         try:
             app.run()
         finally:
+            watch.stop()
             ticker.stop()
     except StateDirError as exc:
         logger.error("%s", exc)
@@ -219,6 +226,26 @@ def describe_failure(error: BaseException | None, settings: Settings) -> str:
                 f"the local state in STATE_DIR={settings.instance_state_dir} cannot be used "
                 f"({type(cause).__name__}: {cause}); if it persists, delete that directory "
                 "and the processor rebuilds it from the changelog"
+            )
+    for cause in causes:
+        if isinstance(cause, BrokersLost):
+            return (
+                f"the Kafka brokers at KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}"
+                f" did not answer for {cause.silent_seconds:.0f} s, longer than the consumer "
+                f"session (CONSUMER_SESSION_TIMEOUT_SECONDS="
+                f"{settings.consumer_session_timeout_seconds}): this processor has lost its "
+                f"place in consumer group {settings.consumer_group}; check that the brokers run "
+                "and are reachable, or raise that setting to ride out longer outages"
+            )
+        kafka_error = _kafka_error(cause)
+        if isinstance(cause, KafkaBrokerUnavailableError) or (
+            kafka_error is not None and kafka_error.code() == KafkaError._MSG_TIMED_OUT
+        ):
+            # Quix's own text names a constructor argument the operator cannot set.
+            reason = kafka_error.str() if kafka_error is not None else "no broker reachable"
+            return (
+                f"the Kafka brokers at KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}"
+                f" stopped answering ({reason}); check that they run and are reachable"
             )
     for cause in causes:
         if isinstance(cause, PartitionsChanged):

@@ -88,17 +88,32 @@ class BoundedStopApplication(Application):
         self._finished = threading.Event()
         self._stopping = threading.Lock()
         self._repeater: threading.Thread | None = None
+        self._failure: Exception | None = None
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().run(*args, **kwargs)
+            result = super().run(*args, **kwargs)
         finally:
             self._finished.set()
+        if self._failure is not None:
+            raise self._failure
+        return result
 
     def stop(self, fail: bool = False) -> None:
         # Quix calls stop(fail=True) while the error that ended processing is being handled.
         self._deadline.arm(sys.exception() if fail else None, failed=fail)
         super().stop(fail)
+        self._repeat_until_finished()
+
+    def fail(self, error: Exception) -> None:
+        """Stop processing because of `error` found outside of it (any thread): nothing is
+        committed on the way out, and `run` raises `error`."""
+        self._failure = error
+        self._deadline.arm(error, failed=True)
+        super().stop(fail=True)
+        self._repeat_until_finished()
+
+    def _repeat_until_finished(self) -> None:
         with self._stopping:
             if self._repeater is None:
                 self._repeater = threading.Thread(
