@@ -1,17 +1,19 @@
-"""The two contestants, each run as a child process and measured the same way.
+"""The three contestants, each run as a child process and measured the same way.
 
 * the pipeline as shipped: M processes of `python app.py` (one by default), configured only
   through their environment, sharing a fresh consumer group, output and dead-letter topics per
   round, each with its own instance id, empty state directory and health port;
 * the baseline: one `python -m bench.baseline` process, however many partitions the input has
-  (see that module).
+  (see that module): the pipeline's own logic without the framework;
+* the bare loop: one `python -m bench.bare_loop` process, the least a Python consumer can do
+  with the data (see that module).
 
 CPU time and peak RSS come from the kernel's account of each child (`os.wait4`), so they cover
 the whole process, start-up and shutdown included, and nothing of the harness. Wall time runs
 from the first message processed to the last summary: for the pipeline, from the first
 readiness endpoint answering (an instance turns ready on its first processed record) to the
-arrival of the summary of the last interval with data; for the baseline, from its first
-message to its summaries being written, as it reports them. Start-up (imports, topic
+arrival of the summary of the last interval with data; for the baseline and the bare loop,
+from their first message to their result being written, as they report it. Start-up (imports, topic
 creation, group join) is thus left out of the rate, as it would be of a long-running processor.
 """
 
@@ -41,6 +43,7 @@ from .dataset import Dataset
 REPO: Final = Path(__file__).resolve().parent.parent
 PIPELINE: Final = "pipeline"
 BASELINE: Final = "baseline"
+BARE_LOOP: Final = "bare_loop"
 STOP_TIMEOUT_SECONDS: Final = 30.0
 WAIT_STEP_SECONDS: Final = 0.01
 POLL_SECONDS: Final = 0.1
@@ -239,12 +242,42 @@ def _stop(children: Sequence[Child]) -> None:
 
 
 def run_baseline(round_: Round) -> Measurement:
-    out = round_.workdir / "baseline.jsonl"
-    timing = round_.workdir / "baseline-timing.json"
+    """The pipeline's logic without the framework: the summaries it publishes are the
+    reference every pipeline drain is checked against."""
+    child, out, wall_s = _run_module(
+        round_,
+        BASELINE,
+        "bench.baseline",
+        "--grace-seconds",
+        str(shipped.GRACE_SECONDS),
+        "--max-message-bytes",
+        str(shipped.MAX_MESSAGE_BYTES),
+    )
+    summaries = [orjson.loads(line) for line in out.splitlines()]
+    return _measurement(BASELINE, round_, wall_s, [child], summaries)
+
+
+def run_bare_loop(round_: Round) -> Measurement:
+    """The yardstick: it publishes nothing to compare, so only the messages it read are
+    checked."""
+    child, out, wall_s = _run_module(round_, BARE_LOOP, "bench.bare_loop")
+    counts = orjson.loads(out)
+    if counts["read"] != round_.dataset.events:
+        raise ContestantError(
+            f"the bare loop read {counts['read']} messages, not {round_.dataset.events}"
+        )
+    return _measurement(BARE_LOOP, round_, wall_s, [child], [])
+
+
+def _run_module(round_: Round, label: str, module: str, *args: str) -> tuple[Child, bytes, float]:
+    """Run `python -m module` on the round's input to its end; returns the reaped child, what
+    it wrote, and its wall time from its first message to its result."""
+    out = round_.workdir / f"{label}.out"
+    timing = round_.workdir / f"{label}-timing.json"
     argv = [
         sys.executable,
         "-m",
-        "bench.baseline",
+        module,
         "--bootstrap-servers",
         round_.bootstrap,
         "--topic",
@@ -255,24 +288,19 @@ def run_baseline(round_: Round) -> Measurement:
         str(timing),
         "--window-seconds",
         str(shipped.WINDOW_SECONDS),
-        "--grace-seconds",
-        str(shipped.GRACE_SECONDS),
-        "--max-message-bytes",
-        str(shipped.MAX_MESSAGE_BYTES),
+        *args,
     ]
     deadline = round_.new_deadline()
-    child = Child(argv, os.environ, round_.workdir / "baseline.log")
+    child = Child(argv, os.environ, round_.workdir / f"{label}.log")
     try:
         if not child.wait(deadline):
-            raise ContestantError(f"the baseline did not finish in time\n{child.log_tail()}")
+            raise ContestantError(f"the {label} did not finish in time\n{child.log_tail()}")
     finally:
         child.kill()
     if child.exit_code != 0:
-        raise ContestantError(f"the baseline exited with {child.exit_code}\n{child.log_tail()}")
-    summaries = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        raise ContestantError(f"the {label} exited with {child.exit_code}\n{child.log_tail()}")
     times = orjson.loads(timing.read_bytes())
-    wall_s = times["done_at"] - times["first_message_at"]
-    return _measurement(BASELINE, round_, wall_s, [child], summaries)
+    return child, out.read_bytes(), times["done_at"] - times["first_message_at"]
 
 
 def _reader(bootstrap: str, topic: str) -> Consumer:

@@ -1,6 +1,11 @@
-"""One benchmark run: pre-load the data once, then alternate the contestants round by round,
-checking every drain against the baseline before its figures are kept; last, time the merge
-step alone over as many partials as a drain produced."""
+"""One benchmark run: pre-load the data once per size, then alternate the contestants round by
+round, checking every pipeline drain against the baseline's before its figures are kept; last,
+time the merge step alone over as many partials as the large drain produced.
+
+Every contestant drains two sizes of input in every round. The report takes its CPU per event
+from the difference between them (the slope), so what a process spends once, on imports,
+connecting, creating topics and shutting down, cancels out.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +21,23 @@ from rich.console import Console
 
 from . import check
 from .broker import delete_run
-from .contestants import BASELINE, Measurement, Round, run_baseline, run_pipeline
-from .dataset import preload
+from .contestants import (
+    BARE_LOOP,
+    PIPELINE,
+    Measurement,
+    Round,
+    run_bare_loop,
+    run_baseline,
+    run_pipeline,
+)
+from .dataset import Dataset, preload
 from .merge_cost import merge_cost
 from .report import print_report, run_line
 
 Contestant = Callable[[Round], Measurement]
-# Alternating, so slow drifts of a shared machine hit both contestants alike.
-ORDER: tuple[Contestant, ...] = (run_pipeline, run_baseline)
+# Alternating, so slow drifts of a shared machine hit every contestant alike. The baseline goes
+# first: its summaries are the reference the pipeline's are checked against.
+ORDER: tuple[Contestant, ...] = (run_baseline, run_pipeline, run_bare_loop)
 
 
 class MismatchError(Exception):
@@ -31,7 +45,12 @@ class MismatchError(Exception):
 
 
 def run_benchmark(
-    bootstrap: str, events: int, rounds: int, partitions: int, instances: int, console: Console
+    bootstrap: str,
+    sizes: tuple[int, int],
+    rounds: int,
+    partitions: int,
+    instances: int,
+    console: Console,
 ) -> None:
     # Every topic and group of this run carries `marker`, so nothing is shared with another
     # run or a demo, and the clean-up can find it all.
@@ -39,56 +58,57 @@ def run_benchmark(
     workdir = Path(tempfile.mkdtemp(prefix=f"{marker}-"))
     groups: list[str] = []
     try:
-        dataset = preload(bootstrap, f"{marker}-input", events, partitions, console)
-        console.print(
-            f"{events:,} messages in {dataset.topic}; last interval with data starts at "
-            f"{dataset.last_interval_start_s}"
-        )
+        datasets = [
+            preload(bootstrap, f"{marker}-input-{events}", events, partitions, console)
+            for events in sizes
+        ]
         console.print(
             f"input partitions: {partitions}, pipeline instances: {instances}, "
-            "baseline processes: 1"
+            "baseline and bare loop processes: 1"
         )
         runs: list[Measurement] = []
-        reference: list[dict[str, object]] | None = None
+        references: dict[str, list[dict[str, object]]] = {}
         for number in range(1, rounds + 1):
-            for contestant in ORDER:
-                name = f"{marker}-r{number}-{contestant.__name__.removeprefix('run_')}"
-                round_workdir = workdir / name
-                round_workdir.mkdir()
-                groups.append(name)
-                with console.status(f"round {number}/{rounds}: {name} ..."):
-                    run = contestant(
-                        Round(bootstrap, dataset, number, name, round_workdir, instances)
+            for dataset in datasets:
+                for contestant in ORDER:
+                    name = (
+                        f"{marker}-r{number}-{dataset.events}-"
+                        f"{contestant.__name__.removeprefix('run_')}"
                     )
-                run = _checked(run, dataset.last_interval_start_s, events, reference)
-                if reference is None and run.contestant == BASELINE:
-                    reference = run.summaries
-                    # The pipeline ran first; check it now that there is a reference.
-                    for earlier in runs:
-                        _checked(earlier, dataset.last_interval_start_s, events, reference)
-                runs.append(run)
-                console.print(run_line(run), highlight=False, soft_wrap=True)
-        console.print(f"all {len(runs)} drains equal the baseline and count {events:,} messages")
-        assert reference is not None, "every round runs the baseline"
-        print_report(console, runs, merge_cost(reference, partitions, events, rounds))
+                    round_workdir = workdir / name
+                    round_workdir.mkdir()
+                    groups.append(name)
+                    with console.status(f"round {number}/{rounds}: {name} ..."):
+                        run = contestant(
+                            Round(bootstrap, dataset, number, name, round_workdir, instances)
+                        )
+                    if run.contestant != BARE_LOOP:
+                        run = _checked(run, dataset, references.setdefault(dataset.topic, []))
+                    runs.append(run)
+                    console.print(run_line(run), highlight=False, soft_wrap=True)
+        console.print(
+            f"all {len(runs)} drains counted every message; every pipeline drain equals "
+            "the baseline's"
+        )
+        large = datasets[-1]
+        merge = merge_cost(references[large.topic], partitions, large.events, rounds)
+        print_report(console, runs, merge)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         delete_run(bootstrap, marker, groups)
 
 
-def _checked(
-    run: Measurement,
-    last_start_s: int,
-    events: int,
-    reference: list[dict[str, object]] | None,
-) -> Measurement:
+def _checked(run: Measurement, dataset: Dataset, reference: list[dict[str, object]]) -> Measurement:
     """`run` with its summaries cut to the intervals with data, once they match `reference`
-    (when there is one yet) and count every message."""
-    summaries = check.with_data(run.summaries, last_start_s)
-    label = f"{run.contestant} (round {run.round})"
-    problem = check.problems(
-        label, summaries, summaries if reference is None else reference, events
-    )
+    and count every message. The first run on a dataset (the baseline's) becomes its
+    reference."""
+    summaries = check.with_data(run.summaries, dataset.last_interval_start_s)
+    label = f"{run.contestant} (round {run.round}, {run.events:,} events)"
+    problem = check.problems(label, summaries, reference or summaries, dataset.events)
     if problem is not None:
         raise MismatchError(problem)
+    if not reference:
+        if run.contestant == PIPELINE:
+            raise MismatchError("the pipeline ran before the baseline gave a reference")
+        reference.extend(summaries)
     return replace(run, summaries=summaries)

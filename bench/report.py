@@ -1,10 +1,16 @@
-"""The printed results: one row per run, the medians per contestant, the merge's own cost, and
-the ratios.
+"""The printed results: one row per run, the figures per event of each contestant, the merge's
+own cost, and the ratios.
+
+Figures per event come from the slope between the two sizes each contestant drained in the
+same round: CPU per event is the extra CPU of the large drain over the small one, divided by
+the extra events, so start-up and shutdown cancel out. Events/s are those of the large drain,
+whose wall time leaves start-up out already (see `contestants`), and peak RSS is the large
+drain's. Each figure is the median over the rounds.
 
 With several pipeline instances, CPU per event is that of all instances together; each
 instance's share and each instance's peak RSS are shown beside it, and the peak RSS compared
-with the baseline's is that of the largest instance (each process has its own memory).
-The last line printed is always the single line of ratios pipeline/baseline, for scripts.
+with the references is that of the largest instance (each process has its own memory).
+The last line printed is always the single line of ratios to both references, for scripts.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from statistics import median
 from rich.console import Console
 from rich.table import Table
 
-from .contestants import BASELINE, PIPELINE, Measurement
+from .contestants import BARE_LOOP, BASELINE, PIPELINE, US_PER_S, Measurement
 from .merge_cost import MergeCost
 
 HEADERS = ("events/s", "CPU us/event", "peak RSS MiB")
@@ -41,6 +47,21 @@ class Figures:
             run.peak_rss_mib_each,
         )
 
+    @classmethod
+    def by_slope(cls, small: Measurement, large: Measurement) -> Figures:
+        """The cost of the events the large drain read beyond the small one."""
+        extra = large.events - small.events
+        return cls(
+            large.events_per_s,
+            (large.cpu_s - small.cpu_s) * US_PER_S / extra,
+            large.peak_rss_mib,
+            tuple(
+                (big.cpu_s - little.cpu_s) * US_PER_S / extra
+                for little, big in zip(small.processes, large.processes, strict=True)
+            ),
+            large.peak_rss_mib_each,
+        )
+
     def cells(self) -> tuple[str, str, str]:
         return (
             f"{self.events_per_s:,.0f}",
@@ -55,19 +76,29 @@ class Figures:
         )
 
 
-def medians(runs: Sequence[Measurement]) -> Figures:
-    processes = range(len(runs[0].processes))
+def medians(figures: Sequence[Figures]) -> Figures:
+    processes = range(len(figures[0].cpu_us_per_event_each))
     return Figures(
-        events_per_s=median(run.events_per_s for run in runs),
-        cpu_us_per_event=median(run.cpu_us_per_event for run in runs),
-        peak_rss_mib=median(run.peak_rss_mib for run in runs),
+        events_per_s=median(f.events_per_s for f in figures),
+        cpu_us_per_event=median(f.cpu_us_per_event for f in figures),
+        peak_rss_mib=median(f.peak_rss_mib for f in figures),
         cpu_us_per_event_each=tuple(
-            median(run.cpu_us_per_event_each[i] for run in runs) for i in processes
+            median(f.cpu_us_per_event_each[i] for f in figures) for i in processes
         ),
-        peak_rss_mib_each=tuple(
-            median(run.peak_rss_mib_each[i] for run in runs) for i in processes
-        ),
+        peak_rss_mib_each=tuple(median(f.peak_rss_mib_each[i] for f in figures) for i in processes),
     )
+
+
+def slopes(runs: Sequence[Measurement], contestant: str) -> list[Figures]:
+    """Per round, the contestant's figures by slope between its smallest and largest drain."""
+    figures = []
+    for number in sorted({run.round for run in runs}):
+        drains = sorted(
+            (r for r in runs if r.contestant == contestant and r.round == number),
+            key=lambda r: r.events,
+        )
+        figures.append(Figures.by_slope(drains[0], drains[-1]))
+    return figures
 
 
 def run_line(run: Measurement) -> str:
@@ -91,9 +122,12 @@ def merge_line(cost: MergeCost) -> str:
     )
 
 
-def ratio_line(pipeline: Figures, baseline: Figures) -> str:
+def ratio_line(pipeline: Figures, bare_loop: Figures, baseline: Figures) -> str:
     return (
-        "ratio pipeline/baseline: "
+        "ratio pipeline/bare_loop: "
+        f"cpu_us_per_event {pipeline.cpu_us_per_event / bare_loop.cpu_us_per_event:.2f}x  "
+        f"peak_rss {pipeline.peak_rss_mib / bare_loop.peak_rss_mib:.2f}x | "
+        "pipeline/baseline: "
         f"cpu_us_per_event {pipeline.cpu_us_per_event / baseline.cpu_us_per_event:.2f}x  "
         f"events_per_s {pipeline.events_per_s / baseline.events_per_s:.2f}x  "
         f"peak_rss {pipeline.peak_rss_mib / baseline.peak_rss_mib:.2f}x"
@@ -103,28 +137,31 @@ def ratio_line(pipeline: Figures, baseline: Figures) -> str:
 def print_report(console: Console, runs: Sequence[Measurement], merge: MergeCost) -> None:
     # Per-instance columns only when there is more than one instance to tell apart.
     per_instance = PER_INSTANCE_HEADERS if any(len(run.processes) > 1 for run in runs) else ()
-    rounds = Table(title="Every run", title_justify="left")
-    for column in ("round", "contestant", "wall s", "CPU s", *HEADERS, *per_instance):
-        rounds.add_column(column, justify="left" if column == "contestant" else "right")
-    rounds.add_column("intervals", justify="right")
+    every_run = Table(title="Every run", title_justify="left")
+    for column in ("round", "contestant", "events", "wall s", "CPU s", *HEADERS, *per_instance):
+        every_run.add_column(column, justify="left" if column == "contestant" else "right")
+    every_run.add_column("intervals", justify="right")
     for run in runs:
         figures = Figures.of(run)
-        rounds.add_row(
+        every_run.add_row(
             str(run.round),
             run.contestant,
+            f"{run.events:,}",
             f"{run.wall_s:.2f}",
             f"{run.cpu_s:.2f}",
             *figures.cells(),
             *(figures.per_instance_cells() if per_instance else ()),
-            str(len(run.summaries)),
+            str(len(run.summaries)) if run.summaries else "",
         )
-    console.print(rounds)
+    console.print(every_run)
 
-    by_contestant = {
-        name: medians([run for run in runs if run.contestant == name])
-        for name in (PIPELINE, BASELINE)
-    }
-    summary = Table(title="Medians", title_justify="left")
+    by_contestant = {name: medians(slopes(runs, name)) for name in (PIPELINE, BASELINE, BARE_LOOP)}
+    sizes = sorted({run.events for run in runs})
+    summary = Table(
+        title=f"Per event: slope between {sizes[0]:,} and {sizes[-1]:,} events, "
+        "medians of the rounds",
+        title_justify="left",
+    )
     summary.add_column("contestant")
     for header in (*HEADERS, *per_instance):
         summary.add_column(header, justify="right")
@@ -135,4 +172,5 @@ def print_report(console: Console, runs: Sequence[Measurement], merge: MergeCost
     console.print(summary)
     console.print(merge_line(merge), highlight=False, soft_wrap=True)
     # Plain print: rich would wrap the line at the terminal width.
-    print(ratio_line(by_contestant[PIPELINE], by_contestant[BASELINE]), flush=True)
+    ratios = ratio_line(by_contestant[PIPELINE], by_contestant[BARE_LOOP], by_contestant[BASELINE])
+    print(ratios, flush=True)
