@@ -43,7 +43,7 @@ from login_stream.aggregation import (
     placement_time,
     start_interval,
 )
-from login_stream.events import Origin, Record, carried, parse_login, placed_late
+from login_stream.events import Record, parse_login, placed_late
 from login_stream.merge import InMemoryPending, Partial, empty_merge_state, merge_partial
 
 BATCH: Final = 1000
@@ -175,11 +175,6 @@ class Merged:
             self.summaries.extend(merge_partial(state, pending, partial))
 
 
-def _origin(topic: str, partition: int, offset: int, key: bytes | None) -> Origin:
-    """Where a message was read, built as the pipeline's `read_message` builds it."""
-    return {"topic": topic, "partition": partition, "offset": offset, "key": carried(key)}
-
-
 def drain(
     bootstrap: str, topic: str, duration_ms: int, grace_ms: int, max_bytes: int
 ) -> tuple[float | None, list[dict[str, Any]]]:
@@ -220,12 +215,10 @@ def drain(
                 if error is not None:
                     raise KafkaException(error)
                 partition = message.partition()
-                offset = message.offset()
-                origin = _origin(topic, partition, offset, message.key())
-                record = parse_login(message.value(), max_bytes, origin)
+                record = parse_login(message.value(), max_bytes, message.key())
                 window = windows[partition]
                 window.add(record, placement_time(record, message.timestamp()[1], grace_ms))
-                next_offsets[partition] = offset + 1
+                next_offsets[partition] = message.offset() + 1
     finally:
         consumer.close()
     for window in windows:

@@ -6,12 +6,10 @@ Every raw message becomes exactly one small record, so nothing that arrives is l
   aggregation needs: the event time, the canonical device type and the missing fields;
 * an *invalid* record with a short reason for anything that cannot be read as a login event.
 
-Both carry the original message and where it came from (`Origin`), so that whatever ends up
+Both carry the original message's value and key as the bytes read, so that whatever ends up
 dead-lettered, invalid at once or found *late* further down the pipeline, is written whole.
-
-Records are plain JSON-serialisable dicts because they may cross a repartition topic; the
-original bytes travel as latin-1 text, which maps every byte to one character and back, so
-even bytes that are not UTF-8 survive unchanged.
+Records never leave the process that read them (both stages re-key in place), so they hold the
+bytes as they are: nothing is decoded or copied for the few that turn out to be dead letters.
 """
 
 from __future__ import annotations
@@ -45,18 +43,10 @@ INVALID: Final = "invalid"
 LATE: Final = "late"
 
 
-class Origin(TypedDict):
-    """Where a message was read, and its key: the dead-letter copy carries both."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-
-
 class _Placed(TypedDict, total=False):
-    # Set only on a record that arrived after its interval closed: the time of the interval
-    # it is counted in instead (see `aggregation.is_closed`).
+    # The time that places the record in an interval, set by the late check: its own time, or
+    # for a record that arrived after its interval closed, a time of the interval it is
+    # counted in instead (see `aggregation.is_closed`).
     at_ms: int
 
 
@@ -65,15 +55,15 @@ class LoginRecord(_Placed):
     event_ms: int | None
     device_type: str | None
     missing: list[str]
-    original: str
-    origin: Origin
+    original: bytes
+    key: bytes | None
 
 
 class InvalidRecord(_Placed):
     kind: Literal["invalid"]
     reason: str
-    original: str | None
-    origin: Origin
+    original: bytes | None
+    key: bytes | None
 
 
 class LateRecord(_Placed):
@@ -81,8 +71,8 @@ class LateRecord(_Placed):
 
     kind: Literal["late"]
     reason: str
-    original: str
-    origin: Origin
+    original: bytes
+    key: bytes | None
 
 
 class TickRecord(_Placed):
@@ -99,36 +89,28 @@ class _BadField(ValueError):
     """A field is present but holds a value of the wrong type or form."""
 
 
-def parse_login(raw: bytes | None, max_bytes: int, origin: Origin) -> LoginRecord | InvalidRecord:
-    """Turn one raw message value into a login record or an invalid record."""
+def parse_login(
+    raw: bytes | None, max_bytes: int, key: bytes | None
+) -> LoginRecord | InvalidRecord:
+    """Turn one raw message, its value `raw` and its `key`, into a login or an invalid record."""
     if raw is None:
-        return _dead_letter("tombstone", raw, origin)
+        return _dead_letter("tombstone", raw, key)
     if len(raw) > max_bytes:
-        return _dead_letter("oversized", raw, origin)
+        return _dead_letter("oversized", raw, key)
     try:
         event = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _dead_letter(_undecodable_reason(raw), raw, origin)
+        return _dead_letter(_undecodable_reason(raw), raw, key)
     if not isinstance(event, dict):
-        return _dead_letter("not a json object", raw, origin)
+        return _dead_letter("not a json object", raw, key)
     try:
-        return _login_record(event, raw, origin)
+        return _login_record(event, raw, key)
     except _BadField as exc:
-        return _dead_letter(str(exc), raw, origin)
+        return _dead_letter(str(exc), raw, key)
 
 
 def is_dead_letter(record: Record) -> bool:
     return record["kind"] == INVALID or record["kind"] == LATE
-
-
-def carried(raw: bytes | None) -> str | None:
-    """Message bytes as text that crosses JSON unchanged (see the module docstring)."""
-    return None if raw is None else raw.decode("latin-1")
-
-
-def uncarried(text: str | None) -> bytes | None:
-    """The message bytes `carried` turned into text."""
-    return None if text is None else text.encode("latin-1")
 
 
 def placed_late(record: Record, at_ms: int) -> Record:
@@ -142,7 +124,7 @@ def placed_late(record: Record, at_ms: int) -> Record:
             "kind": LATE,
             "reason": LATE,
             "original": record["original"],
-            "origin": record["origin"],
+            "key": record["key"],
             "at_ms": at_ms,
         }
     placed = record.copy()
@@ -150,7 +132,7 @@ def placed_late(record: Record, at_ms: int) -> Record:
     return placed
 
 
-def _login_record(event: dict[str, object], raw: bytes, origin: Origin) -> LoginRecord:
+def _login_record(event: dict[str, object], raw: bytes, key: bytes | None) -> LoginRecord:
     missing = [field for field in EXPECTED_FIELDS if _is_blank(event.get(field))]
     for field in _TEXT_FIELDS:
         value = event.get(field)
@@ -163,8 +145,8 @@ def _login_record(event: dict[str, object], raw: bytes, origin: Origin) -> Login
         if "device_type" in missing
         else canonical_device_type(cast(str, event["device_type"])),
         "missing": missing,
-        "original": raw.decode("latin-1"),
-        "origin": origin,
+        "original": raw,
+        "key": key,
     }
 
 
@@ -203,5 +185,5 @@ def _undecodable_reason(raw: bytes) -> str:
     return "invalid json"
 
 
-def _dead_letter(reason: str, raw: bytes | None, origin: Origin) -> InvalidRecord:
-    return {"kind": INVALID, "reason": reason, "original": carried(raw), "origin": origin}
+def _dead_letter(reason: str, raw: bytes | None, key: bytes | None) -> InvalidRecord:
+    return {"kind": INVALID, "reason": reason, "original": raw, "key": key}

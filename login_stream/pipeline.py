@@ -6,10 +6,10 @@ connects them:
   Stage 1, per input partition, in the instance that owns the partition:
 
     user-login[p] --> read_message --+
-                                     +--> event time --> one key per partition (in place)
-    clock ticks[p] ------------------+      --> late check (state)
-          +--> invalid or late: original message, reason, origin headers --> DLQ topic
-          +--> tumbling window (reduce) --> partial counts of partition p --> partials topic
+                                     +--> one key per partition (in place)
+    clock ticks[p] ------------------+      --> event time, late check (state)
+          --> invalid or late: original message, reason, origin headers --> DLQ topic
+          --> tumbling window (reduce) --> partial counts of partition p --> partials topic
 
   Stage 2, the merge, in the instance that owns the one-partition partials topic:
 
@@ -23,21 +23,21 @@ partition that trails another (a backlog, a slow instance) is never late because
 The late check keeps the latest time seen (the window's own watermark) and moves a record
 whose interval has already closed into the open one, marked late, instead of letting the
 window drop it: every message read is counted exactly once somewhere. Invalid and late
-messages leave for the dead-letter topic at one branch point, because Quix copies the record
-for every branch of the flow.
+messages are written to the dead-letter topic on their way to the window, in the one chain
+of steps: a branch would make Quix copy every record for it (see `write_dead_letters`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from quixstreams import Application, State, message_context
 from quixstreams.app import MessageProcessedCallback
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.models.serializers import SerializationContext, Serializer
-from quixstreams.models.topics import TopicConfig
+from quixstreams.models.topics import Topic, TopicConfig
 from quixstreams.models.types import HeadersTuples
 from quixstreams.state.rocksdb import RocksDBOptions
 
@@ -55,13 +55,10 @@ from .events import (
     DeadLetter,
     InvalidRecord,
     LoginRecord,
-    Origin,
     Record,
-    carried,
     is_dead_letter,
     parse_login,
     placed_late,
-    uncarried,
 )
 from .merge import MergeState, Partial, empty_merge_state, merge_partial, waiting_for
 from .metrics import Metrics
@@ -188,18 +185,18 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ti
     records = app.dataframe(input_topic).apply(
         functools.partial(read_message, max_bytes=settings.max_message_bytes), metadata=True
     )
-    sdf = records.concat(app.dataframe(clock_topic))
-    if settings.event_time == "event":
-        sdf = sdf.set_timestamp(functools.partial(event_time_or_record_time, grace_ms=grace_ms))
-    sdf = rekey_in_place(sdf, PARTITION_KEY)
+    sdf = rekey_in_place(records.concat(app.dataframe(clock_topic)), PARTITION_KEY)
     sdf = sdf.apply(
-        functools.partial(place_late_records, duration_ms=duration_ms, grace_ms=grace_ms),
+        functools.partial(
+            place_records,
+            duration_ms=duration_ms,
+            grace_ms=grace_ms,
+            by_event_time=settings.event_time == "event",
+        ),
         stateful=True,
         metadata=True,
     ).set_timestamp(placed_time)
-    dead_letters = sdf.filter(is_dead_letter).set_headers(dead_letter_headers)
-    dead_letters = dead_letters.update(lambda letter: metrics.dead_letter_written(letter["reason"]))
-    dead_letters.to_topic(dlq_topic, key=original_key)
+    sdf = write_dead_letters(sdf, dlq_topic, metrics)
     sdf = (
         sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME)
         .reduce(reducer=count_record, initializer=start_interval)
@@ -316,27 +313,40 @@ class PendingInState:
 def read_message(
     raw: bytes | None, key: bytes | None, _timestamp: int, _headers: Any, max_bytes: int
 ) -> LoginRecord | InvalidRecord:
-    source = message_context()
-    origin: Origin = {
-        "topic": source.topic,
-        "partition": source.partition,
-        "offset": source.offset,
-        "key": carried(key),
-    }
-    return parse_login(raw, max_bytes, origin)
+    return parse_login(raw, max_bytes, key)
 
 
-def dead_letter_headers(
-    record: DeadLetter, _key: Any, _timestamp: int, headers: HeadersTuples | None
-) -> HeadersTuples:
+def write_dead_letters(
+    sdf: StreamingDataFrame, dlq_topic: Topic, metrics: Metrics
+) -> StreamingDataFrame:
+    """Write every invalid or late record to `dlq_topic` and pass every record on.
+
+    `to_topic` on a branch of its own would do the same, but Quix pickles a copy of every
+    record, dead letter or not, for each extra branch: more CPU than all the parsing. So the
+    dead letters are produced in line, through the dataframe's own producer as `to_topic`
+    does it (`_produce`, private to the pinned Quix version), inside the same transaction.
+    """
+
+    def write(record: Record, _key: Any, timestamp_ms: int, headers: Any) -> None:
+        if is_dead_letter(record):
+            letter = cast(DeadLetter, record)
+            sdf._produce(
+                dlq_topic, letter, letter["key"], timestamp_ms, dead_letter_headers(letter, headers)
+            )
+            metrics.dead_letter_written(letter["reason"])
+
+    return sdf.update(write, metadata=True)
+
+
+def dead_letter_headers(record: DeadLetter, headers: HeadersTuples | None) -> HeadersTuples:
     """Why the message is here and where it came from, beside any headers it already had."""
-    origin = record["origin"]
+    source = message_context()
     return [
         *(headers or []),
         (DLQ_REASON_HEADER, record["reason"].encode()),
-        (DLQ_TOPIC_HEADER, origin["topic"].encode()),
-        (DLQ_PARTITION_HEADER, str(origin["partition"]).encode()),
-        (DLQ_OFFSET_HEADER, str(origin["offset"]).encode()),
+        (DLQ_TOPIC_HEADER, source.topic.encode()),
+        (DLQ_PARTITION_HEADER, str(source.partition).encode()),
+        (DLQ_OFFSET_HEADER, str(source.offset).encode()),
     ]
 
 
@@ -345,44 +355,38 @@ class OriginalMessageSerializer(Serializer):
 
     def __call__(self, record: DeadLetter, ctx: SerializationContext) -> bytes:
         # A tombstone stays a tombstone: Kafka takes a null value although Quix's type says no.
-        return uncarried(record["original"])  # type: ignore[return-value]
+        return record["original"]  # type: ignore[return-value]
 
 
-def original_key(record: DeadLetter) -> bytes | None:
-    return uncarried(record["origin"]["key"])
-
-
-def event_time_or_record_time(
-    record: Record, _key: Any, record_ms: int, _headers: Any, grace_ms: int
-) -> int:
-    return placement_time(record, record_ms, grace_ms)
-
-
-def place_late_records(
+def place_records(
     record: Record,
     _key: Any,
-    timestamp_ms: int,
+    record_ms: int,
     _headers: Any,
     state: State[str, Any],
     duration_ms: int,
     grace_ms: int,
+    by_event_time: bool,
 ) -> Record:
-    """Track the latest time seen; re-place a record whose interval has closed at that time.
+    """Place `record` in time, tracking the latest time seen; re-place a record whose interval
+    has closed at that time.
 
     The window would drop such a record with only a log line; re-placed, it is counted (late
-    logins as late) in the interval that is open now.
+    logins as late) in the interval that is open now. One step does both the placing and the
+    check, because every step costs Quix's per-record machinery.
     """
+    timestamp_ms = placement_time(record, record_ms, grace_ms) if by_event_time else record_ms
     watermark_ms: int | None = state.get(WATERMARK_STATE_KEY)
     if watermark_ms is None or timestamp_ms > watermark_ms:
         state.set(WATERMARK_STATE_KEY, timestamp_ms)
-        return record
-    if is_closed(timestamp_ms, watermark_ms, duration_ms, grace_ms):
+    elif is_closed(timestamp_ms, watermark_ms, duration_ms, grace_ms):
         return placed_late(record, watermark_ms)
+    record["at_ms"] = timestamp_ms
     return record
 
 
-def placed_time(record: Record, _key: Any, timestamp_ms: int, _headers: Any) -> int:
-    return record.get("at_ms", timestamp_ms)
+def placed_time(record: Record, _key: Any, _timestamp_ms: int, _headers: Any) -> int:
+    return record["at_ms"]
 
 
 def has_messages(summary: dict[str, Any]) -> bool:

@@ -20,12 +20,9 @@ from login_stream.events import (
     InvalidRecord,
     LateRecord,
     LoginRecord,
-    Origin,
     Record,
 )
 from tests.spec import SUMMARY_FIELDS, UPSTREAM_FIELDS
-
-ORIGIN: Origin = {"topic": "user-login", "partition": 0, "offset": 0, "key": None}
 
 
 def login(device_type: str | None, missing: list[str], event_ms: int | None = 0) -> LoginRecord:
@@ -34,13 +31,13 @@ def login(device_type: str | None, missing: list[str], event_ms: int | None = 0)
         "event_ms": event_ms,
         "device_type": device_type,
         "missing": missing,
-        "original": "{}",
-        "origin": ORIGIN,
+        "original": b"{}",
+        "key": None,
     }
 
 
 def late() -> LateRecord:
-    return {"kind": "late", "reason": "late", "original": "{}", "origin": ORIGIN, "at_ms": 0}
+    return {"kind": "late", "reason": "late", "original": b"{}", "key": None, "at_ms": 0}
 
 
 def random_records(rng: random.Random, n: int) -> list[Record]:
@@ -53,8 +50,8 @@ def random_records(rng: random.Random, n: int) -> list[Record]:
             invalid: InvalidRecord = {
                 "kind": "invalid",
                 "reason": "invalid json",
-                "original": "{",
-                "origin": ORIGIN,
+                "original": b"{",
+                "key": None,
             }
             records.append(invalid)
             continue
