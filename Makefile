@@ -1,6 +1,6 @@
 # login-stream developer commands. Everything runs from the project's own .venv.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BROKER := $(PY) -m login_stream.local_broker
@@ -63,4 +63,4 @@ kafka-down: $(STAMP)
 	$(BROKER) down --port $(KAFKA_PORT)
 
 clean:
-	rm -rf $(VENV) state .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-* state .mypy_cache .ruff_cache .pytest_cache
