@@ -7,7 +7,7 @@ Nothing else: no validation beyond what counting needs, no late handling, no sta
 topic. Its intervals are not the pipeline's summaries and are not compared with them; the
 harness checks only that it read every message.
 
-    python -m bench.bare_loop --bootstrap-servers ADDR --topic T --out FILE --timing FILE \\
+    python -m bench.bare_loop --connection FILE --topic T --out FILE --timing FILE \\
         --window-seconds 10
 
 It imports nothing of the project, so its cost is the client's and the parser's alone.
@@ -31,12 +31,14 @@ BROKER_TIMEOUT_SECONDS: Final = 30.0
 FIELDS: Final = ("user_id", "app_version", "device_type", "ip", "locale", "device_id", "timestamp")
 
 
-def drain(bootstrap: str, topic: str, window_s: int) -> tuple[float | None, dict[str, Any]]:
+def drain(
+    connection: dict[str, Any], topic: str, window_s: int
+) -> tuple[float | None, dict[str, Any]]:
     """Read `topic` to its end; returns when the first message was read (epoch s) and the
     counts: messages read, unparsable ones, and per interval start the tallies."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **connection,
             "group.id": f"bench-bare-{os.urandom(6).hex()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -86,7 +88,9 @@ def drain(bootstrap: str, topic: str, window_s: int) -> tuple[float | None, dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The benchmark's bare confluent-kafka loop.")
-    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument(
+        "--connection", type=Path, required=True, help="librdkafka settings, as JSON"
+    )
     parser.add_argument("--topic", required=True)
     parser.add_argument("--out", type=Path, required=True, help="what was counted, as JSON")
     parser.add_argument(
@@ -97,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.window_seconds <= 0:
         parser.error("--window-seconds must be > 0")
     try:
-        first_at, counts = drain(args.bootstrap_servers, args.topic, args.window_seconds)
+        connection = orjson.loads(args.connection.read_bytes())
+        first_at, counts = drain(connection, args.topic, args.window_seconds)
     except KafkaException as exc:
         print(f"bare loop: Kafka error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 1

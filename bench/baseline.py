@@ -13,7 +13,7 @@ partition's own latest time deciding what is late. On one partition the closed i
 the summaries; on several, every closed interval is a partial, merged by the pipeline's own
 `merge_partial` as its second stage does, once the input is read (see `Merged`).
 
-    python -m bench.baseline --bootstrap-servers ADDR --topic T --out FILE \\
+    python -m bench.baseline --connection FILE --topic T --out FILE \\
         --window-seconds 10 --grace-seconds 2 --max-message-bytes 65536
 
 It imports only `login_stream.events`, `login_stream.aggregation` and `login_stream.merge` (not
@@ -176,13 +176,13 @@ class Merged:
 
 
 def drain(
-    bootstrap: str, topic: str, duration_ms: int, grace_ms: int, max_bytes: int
+    connection: dict[str, Any], topic: str, duration_ms: int, grace_ms: int, max_bytes: int
 ) -> tuple[float | None, list[dict[str, Any]]]:
     """Read every partition of `topic` from the beginning to its high watermark; returns when
     the first message was read (epoch s, None for an empty topic) and the summaries."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **connection,
             "group.id": f"bench-baseline-{os.urandom(6).hex()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -229,7 +229,9 @@ def drain(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The benchmark's bare-consumer baseline.")
-    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument(
+        "--connection", type=Path, required=True, help="librdkafka settings, as JSON"
+    )
     parser.add_argument("--topic", required=True)
     parser.add_argument("--out", type=Path, required=True, help="summaries, as JSON lines")
     parser.add_argument(
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--window-seconds and --max-message-bytes must be > 0, --grace-seconds >= 0")
     try:
         first_at, summaries = drain(
-            args.bootstrap_servers,
+            orjson.loads(args.connection.read_bytes()),
             args.topic,
             args.window_seconds * MILLIS_PER_SECOND,
             args.grace_seconds * MILLIS_PER_SECOND,

@@ -17,8 +17,9 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 
 from login_stream.local_broker import BrokerError
+from login_stream.settings import ConfigError
 
-from .broker import LOCAL_PORT, broker
+from .broker import LOCAL_PORT, broker, described
 from .contestants import ContestantError
 from .dataset import DatasetError
 from .harness import MismatchError, run_benchmark
@@ -79,6 +80,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="pipeline processes on one consumer group (the baseline stays one process)",
     )
     parser.add_argument(
+        "--quix-floor",
+        action="store_true",
+        help="also drain with the least Quix Streams app that has the pipeline's window "
+        "(bench/quix_floor.py): the framework's share of the cost",
+    )
+    parser.add_argument(
         "--bootstrap-servers",
         default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
         help="a running broker (default: $KAFKA_BOOTSTRAP_SERVERS, else the project's "
@@ -107,20 +114,21 @@ def main(argv: list[str] | None = None) -> int:
         # Piped into a file or CI log: room for the tables instead of rich's 80 columns.
         console.width = 120
     try:
-        with broker(args.bootstrap_servers) as bootstrap:
-            console.print(f"broker: {bootstrap}")
+        with broker(args.bootstrap_servers) as connection:
+            console.print(f"broker: {described(connection)}")
             run_benchmark(
-                bootstrap,
+                connection,
                 (args.small_events, args.events),
                 args.rounds,
                 args.partitions,
                 args.instances,
+                args.quix_floor,
                 console,
             )
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (BrokerError, ContestantError, DatasetError, MismatchError) as exc:
+    except (BrokerError, ConfigError, ContestantError, DatasetError, MismatchError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except TimeoutError:

@@ -1,4 +1,4 @@
-"""The three contestants, each run as a child process and measured the same way.
+"""The contestants, each run as a child process and measured the same way.
 
 * the pipeline as shipped: M processes of `python app.py` (one by default), configured only
   through their environment, sharing a fresh consumer group, output and dead-letter topics per
@@ -6,7 +6,9 @@
 * the baseline: one `python -m bench.baseline` process, however many partitions the input has
   (see that module): the pipeline's own logic without the framework;
 * the bare loop: one `python -m bench.bare_loop` process, the least a Python consumer can do
-  with the data (see that module).
+  with the data (see that module);
+* on request, the Quix floor: one `python -m bench.quix_floor` process, the least Quix Streams
+  application with the pipeline's window (see that module).
 
 CPU time and peak RSS come from the kernel's account of each child (`os.wait4`), so they cover
 the whole process, start-up and shutdown included, and nothing of the harness. Wall time runs
@@ -38,12 +40,14 @@ from login_stream.health import probe
 from login_stream.local_broker import free_port
 
 from . import shipped
+from .broker import Connection
 from .dataset import Dataset
 
 REPO: Final = Path(__file__).resolve().parent.parent
 PIPELINE: Final = "pipeline"
 BASELINE: Final = "baseline"
 BARE_LOOP: Final = "bare_loop"
+QUIX_FLOOR: Final = "quix_floor"
 STOP_TIMEOUT_SECONDS: Final = 30.0
 WAIT_STEP_SECONDS: Final = 0.01
 POLL_SECONDS: Final = 0.1
@@ -109,7 +113,8 @@ class Measurement:
 class Round:
     """What one run of one contestant gets: the data, the broker, a fresh working folder."""
 
-    bootstrap: str
+    connection: Connection
+    connection_file: Path  # the same as JSON, for the reference processes (secrets: mode 0600)
     dataset: Dataset
     number: int
     name: str  # unique per run and round: the pipeline's group and topics are named after it
@@ -179,11 +184,14 @@ def run_pipeline(round_: Round) -> Measurement:
     """Drain the input with `python app.py` until the last interval with data is published."""
     output = f"{round_.name}-out"
     # Created first, so the reader is assigned before the processor starts publishing.
-    ensure_topic({"bootstrap.servers": round_.bootstrap}, output, partitions=1)
+    ensure_topic(round_.connection, output, partitions=1)
     env = {
         **os.environ,
         **shipped.PIPELINE_ENV,
-        "KAFKA_BOOTSTRAP_SERVERS": round_.bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": round_.connection["bootstrap.servers"],
+        # The rest of the security settings come from the environment, as the benchmark's
+        # own clients read them (see `broker.secured`); the local broker is plaintext.
+        "KAFKA_SECURITY_PROTOCOL": round_.connection.get("security.protocol", "PLAINTEXT").upper(),
         "INPUT_TOPIC": round_.dataset.topic,
         "OUTPUT_TOPIC": output,
         "DLQ_TOPIC": f"{round_.name}-dlq",
@@ -198,7 +206,7 @@ def run_pipeline(round_: Round) -> Measurement:
         # Nothing listens on a free port yet, so the same one could come up twice.
         if (port := free_port()) not in health_ports:
             health_ports.append(port)
-    reader = _reader(round_.bootstrap, output)
+    reader = _reader(round_.connection, output)
     deadline = round_.new_deadline()
     children: list[Child] = []
     try:
@@ -260,13 +268,29 @@ def run_baseline(round_: Round) -> Measurement:
 def run_bare_loop(round_: Round) -> Measurement:
     """The yardstick: it publishes nothing to compare, so only the messages it read are
     checked."""
-    child, out, wall_s = _run_module(round_, BARE_LOOP, "bench.bare_loop")
-    counts = orjson.loads(out)
-    if counts["read"] != round_.dataset.events:
-        raise ContestantError(
-            f"the bare loop read {counts['read']} messages, not {round_.dataset.events}"
-        )
-    return _measurement(BARE_LOOP, round_, wall_s, [child], [])
+    return _run_reader(round_, BARE_LOOP, "bench.bare_loop")
+
+
+def run_quix_floor(round_: Round) -> Measurement:
+    """The framework's floor (see `bench.quix_floor`): checked like the bare loop."""
+    state_dir = str(round_.workdir / "quix-floor-state")
+    return _run_reader(
+        round_,
+        QUIX_FLOOR,
+        "bench.quix_floor",
+        "--grace-seconds",
+        str(shipped.GRACE_SECONDS),
+        "--state-dir",
+        state_dir,
+    )
+
+
+def _run_reader(round_: Round, label: str, module: str, *args: str) -> Measurement:
+    child, out, wall_s = _run_module(round_, label, module, *args)
+    read = orjson.loads(out)["read"]
+    if read != round_.dataset.events:
+        raise ContestantError(f"the {label} read {read} messages, not {round_.dataset.events}")
+    return _measurement(label, round_, wall_s, [child], [])
 
 
 def _run_module(round_: Round, label: str, module: str, *args: str) -> tuple[Child, bytes, float]:
@@ -278,8 +302,8 @@ def _run_module(round_: Round, label: str, module: str, *args: str) -> tuple[Chi
         sys.executable,
         "-m",
         module,
-        "--bootstrap-servers",
-        round_.bootstrap,
+        "--connection",
+        str(round_.connection_file),
         "--topic",
         round_.dataset.topic,
         "--out",
@@ -303,11 +327,11 @@ def _run_module(round_: Round, label: str, module: str, *args: str) -> tuple[Chi
     return child, out.read_bytes(), times["done_at"] - times["first_message_at"]
 
 
-def _reader(bootstrap: str, topic: str) -> Consumer:
+def _reader(connection: Connection, topic: str) -> Consumer:
     """The output topic as a downstream user reads it: committed transactions only."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **connection,
             "group.id": f"bench-reader-{os.urandom(6).hex()}",
             "isolation.level": "read_committed",
             "auto.offset.reset": "earliest",

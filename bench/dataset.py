@@ -32,7 +32,7 @@ from login_stream.aggregation import MILLIS_PER_SECOND
 from login_stream.generator import ensure_topic, make_event, random_uuid
 
 from . import shipped
-from .broker import stored_messages
+from .broker import Connection, stored_messages
 
 SEED: Final = 20_241_031
 WINDOWS: Final = 1000
@@ -76,8 +76,10 @@ class Dataset:
         return (self.last_ms - self.last_ms % window_ms) // MILLIS_PER_SECOND
 
 
-def preload(bootstrap: str, topic: str, events: int, partitions: int, console: Console) -> Dataset:
-    ensure_topic({"bootstrap.servers": bootstrap}, topic, partitions=partitions)
+def preload(
+    connection: Connection, topic: str, events: int, partitions: int, console: Console
+) -> Dataset:
+    ensure_topic(connection, topic, partitions=partitions)
     window_s = shipped.WINDOW_SECONDS
     span_s = WINDOWS * window_s
     now_s = int(time.time())
@@ -90,7 +92,7 @@ def preload(bootstrap: str, topic: str, events: int, partitions: int, console: C
         if error is not None:
             failures.append(str(error))
 
-    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG})
+    producer = Producer({**connection, **PRODUCER_CONFIG})
     columns = (
         TextColumn("pre-loading {task.fields[topic]}"),
         BarColumn(),
@@ -125,7 +127,7 @@ def preload(bootstrap: str, topic: str, events: int, partitions: int, console: C
             f"{remaining} messages undelivered, {len(failures)} failed"
             + (f" (first: {failures[0]})" if failures else "")
         )
-    stored = stored_messages(bootstrap, topic, partitions)
+    stored = stored_messages(connection, topic, partitions)
     if stored != events:
         raise DatasetError(f"{topic} holds {stored} messages, not {events}")
     return Dataset(

@@ -17,18 +17,20 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 from rich.console import Console
 
 from . import check
-from .broker import delete_run
+from .broker import Connection, delete_run
 from .contestants import (
-    BARE_LOOP,
+    BASELINE,
     PIPELINE,
     Measurement,
     Round,
     run_bare_loop,
     run_baseline,
     run_pipeline,
+    run_quix_floor,
 )
 from .dataset import Dataset, preload
 from .merge_cost import merge_cost
@@ -45,11 +47,12 @@ class MismatchError(Exception):
 
 
 def run_benchmark(
-    bootstrap: str,
+    connection: Connection,
     sizes: tuple[int, int],
     rounds: int,
     partitions: int,
     instances: int,
+    quix_floor: bool,
     console: Console,
 ) -> None:
     # Every topic and group of this run carries `marker`, so nothing is shared with another
@@ -59,18 +62,22 @@ def run_benchmark(
     groups: list[str] = []
     try:
         datasets = [
-            preload(bootstrap, f"{marker}-input-{events}", events, partitions, console)
+            preload(connection, f"{marker}-input-{events}", events, partitions, console)
             for events in sizes
         ]
         console.print(
             f"input partitions: {partitions}, pipeline instances: {instances}, "
             "baseline and bare loop processes: 1"
         )
+        contestants = (*ORDER, run_quix_floor) if quix_floor else ORDER
+        connection_file = workdir / "connection.json"
+        connection_file.touch(mode=0o600)
+        connection_file.write_bytes(orjson.dumps(connection))
         runs: list[Measurement] = []
         references: dict[str, list[dict[str, object]]] = {}
         for number in range(1, rounds + 1):
             for dataset in datasets:
-                for contestant in ORDER:
+                for contestant in contestants:
                     name = (
                         f"{marker}-r{number}-{dataset.events}-"
                         f"{contestant.__name__.removeprefix('run_')}"
@@ -80,9 +87,17 @@ def run_benchmark(
                     groups.append(name)
                     with console.status(f"round {number}/{rounds}: {name} ..."):
                         run = contestant(
-                            Round(bootstrap, dataset, number, name, round_workdir, instances)
+                            Round(
+                                connection,
+                                connection_file,
+                                dataset,
+                                number,
+                                name,
+                                round_workdir,
+                                instances,
+                            )
                         )
-                    if run.contestant != BARE_LOOP:
+                    if run.contestant in (BASELINE, PIPELINE):
                         run = _checked(run, dataset, references.setdefault(dataset.topic, []))
                     runs.append(run)
                     console.print(run_line(run), highlight=False, soft_wrap=True)
@@ -95,7 +110,7 @@ def run_benchmark(
         print_report(console, runs, merge)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        delete_run(bootstrap, marker, groups)
+        delete_run(connection, marker, groups)
 
 
 def _checked(run: Measurement, dataset: Dataset, reference: list[dict[str, object]]) -> Measurement:

@@ -22,7 +22,7 @@ from statistics import median
 from rich.console import Console
 from rich.table import Table
 
-from .contestants import BARE_LOOP, BASELINE, PIPELINE, US_PER_S, Measurement
+from .contestants import BARE_LOOP, BASELINE, PIPELINE, QUIX_FLOOR, US_PER_S, Measurement
 from .merge_cost import MergeCost
 
 HEADERS = ("events/s", "CPU us/event", "peak RSS MiB")
@@ -155,7 +155,13 @@ def print_report(console: Console, runs: Sequence[Measurement], merge: MergeCost
         )
     console.print(every_run)
 
-    by_contestant = {name: medians(slopes(runs, name)) for name in (PIPELINE, BASELINE, BARE_LOOP)}
+    present = {run.contestant for run in runs}
+    by_contestant = {
+        name: medians(slopes(runs, name))
+        for name in (PIPELINE, QUIX_FLOOR, BASELINE, BARE_LOOP)
+        if name in present
+    }
+    bare_loop_cpu = by_contestant[BARE_LOOP].cpu_us_per_event
     sizes = sorted({run.events for run in runs})
     summary = Table(
         title=f"Per event: slope between {sizes[0]:,} and {sizes[-1]:,} events, "
@@ -163,11 +169,14 @@ def print_report(console: Console, runs: Sequence[Measurement], merge: MergeCost
         title_justify="left",
     )
     summary.add_column("contestant")
-    for header in (*HEADERS, *per_instance):
+    for header in (*HEADERS, "CPU x bare loop", *per_instance):
         summary.add_column(header, justify="right")
     for name, figures in by_contestant.items():
         summary.add_row(
-            name, *figures.cells(), *(figures.per_instance_cells() if per_instance else ())
+            name,
+            *figures.cells(),
+            f"{figures.cpu_us_per_event / bare_loop_cpu:.2f}x",
+            *(figures.per_instance_cells() if per_instance else ()),
         )
     console.print(summary)
     console.print(merge_line(merge), highlight=False, soft_wrap=True)
