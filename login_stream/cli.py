@@ -42,7 +42,7 @@ from .logs import configure_logging
 from .metrics import Metrics
 from .pipeline import PartitionsChanged, build_application, build_pipeline, instance_identity
 from .settings import ConfigError, Settings, load_settings
-from .shutdown import BoundedStopApplication, StopDeadline, StopRequests
+from .shutdown import StopDeadline, StopRequests
 
 logger = logging.getLogger("login_stream")
 
@@ -175,7 +175,6 @@ def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -
     )
     try:
         app = build_application(settings, deadline, on_message_processed=progress.record_processed)
-        assert isinstance(app, BoundedStopApplication)
         stop_requests.attach(app)
         ticker = build_pipeline(app, settings, metrics)
         # The pipeline's topics exist now, and nothing has been read yet.

@@ -36,6 +36,7 @@ from typing import Any, Final, cast
 from quixstreams import Application, State, message_context
 from quixstreams.app import MessageProcessedCallback
 from quixstreams.dataframe import StreamingDataFrame
+from quixstreams.models import Row
 from quixstreams.models.serializers import SerializationContext, Serializer
 from quixstreams.models.topics import Topic, TopicConfig
 from quixstreams.models.types import HeadersTuples
@@ -99,7 +100,7 @@ def build_application(
     settings: Settings,
     deadline: StopDeadline,
     on_message_processed: MessageProcessedCallback | None = None,
-) -> Application:
+) -> BoundedStopApplication:
     return BoundedStopApplication(
         deadline=deadline,
         broker_address=connection_config(settings),
@@ -163,9 +164,11 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ti
         key_deserializer="str",
         value_serializer="json",
         value_deserializer="json",
-        # One partition: the merge sees every partial, in the order each partition sent them.
-        config=created_with(settings, 1),
+        # The merge reads one partition, numbered past every input partition (see
+        # `write_partials`); a topic made before that has one and is used as it is.
+        config=created_with(settings, partitions + 1),
     )
+    partials_partition = (partials_topic.broker_config.num_partitions or 1) - 1
     output_topic = app.topic(
         settings.output_topic,
         key_serializer="str",
@@ -206,7 +209,7 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ti
         .final(closing_strategy="partition")
     )
     sdf = sdf.apply(functools.partial(partial_of_partition, partitions=partitions))
-    sdf.to_topic(partials_topic)
+    write_partials(sdf, partials_topic, partials_partition)
 
     # Stage 2: the partials of every partition merged into global summaries.
     summaries = app.dataframe(partials_topic).apply(merge_partials, stateful=True, expand=True)
@@ -275,6 +278,25 @@ def partial_of_partition(window: dict[str, Any], partitions: int) -> Partial:
         "end_ms": window["end"],
         "counts": window["value"],
     }
+
+
+def write_partials(sdf: StreamingDataFrame, topic: Topic, partition: int) -> StreamingDataFrame:
+    """Write every partial to one partition of `topic`: the merge sees them all, in the order
+    each input partition sent them.
+
+    Quix reads the partitions of one number across all of an application's topics in time
+    order, and waits for an emptied one to be fetched again before it goes on. A partials
+    partition numbered like an input partition made that input partition's reading wait on
+    every partial's commit: a backlog drained about a quarter slower. `to_topic` cannot pick a
+    partition, so the partial is produced as it does (`_producer`, private to the pinned Quix
+    version), with the partition given.
+    """
+
+    def write(partial: Partial, key: Any, timestamp_ms: int, headers: Any) -> None:
+        row = Row(partial, key, timestamp_ms, message_context(), headers)
+        sdf._producer.produce_row(row, topic, key=key, partition=partition, timestamp=timestamp_ms)
+
+    return sdf.update(write, metadata=True)
 
 
 def merge_partials(partial: Partial, state: State[str, Any]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from login_stream.local_broker import LocalBroker, free_port
@@ -152,20 +153,40 @@ def test_state_ahead_of_its_changelog_ends_the_processor_within_seconds(
         assert processor.stop(signal.SIGTERM) == 0, processor.log()
 
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    changelogs = [
-        name
-        for name in admin.list_topics(timeout=10).topics
+    changelogs = {
+        name: len(topic.partitions)
+        for name, topic in admin.list_topics(timeout=10).topics.items()
         if name.startswith("changelog__") and topics.consumer_group in name
-    ]
+    }
     assert changelogs
-    for future in admin.delete_topics(changelogs).values():
+    written = {name: partitions_with_records(kafka_bootstrap, name) for name in changelogs}
+    for future in admin.delete_topics(list(changelogs)).values():
         future.result()
-    for name in changelogs:
-        create_topic(kafka_bootstrap, name)
-        produce(kafka_bootstrap, name, [(b"not this state's history", int(time.time() * 1000))])
+    for name, partitions in changelogs.items():
+        # As many partitions as before, each that had records holding one now.
+        create_topic(kafka_bootstrap, name, partitions)
+        produce(
+            kafka_bootstrap,
+            name,
+            [(b"not this state's history", int(time.time() * 1000))] * len(written[name]),
+            partition_of=written[name].__getitem__,
+        )
 
     with running_processor(topics, state, tmp_path / "second.log", **SETTINGS) as processor:
         assert processor.wait_for_exit(EXIT_WITHIN_SECONDS) == 1
         output = processor.log()
     assert "ahead of its changelog" in output
     assert "Traceback" not in output
+
+
+def partitions_with_records(bootstrap: str, topic: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-watermarks"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [
+            p
+            for p in partitions
+            if consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] > 0
+        ]
+    finally:
+        consumer.close()
