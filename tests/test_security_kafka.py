@@ -4,12 +4,15 @@ The test broker opens a SASL_SSL listener with a certificate made at test time a
 ACLs: one SCRAM user may do anything, a second only what a test grants it. The processor is
 given only that listener. It must count exactly through it; a wrong password, and a user the
 ACLs refuse, must end its start-up within seconds, in one line that names the cause and never
-shows the password.
+shows the password. The benchmark, given the same settings, must run through it too.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +30,7 @@ from confluent_kafka.admin import (
 from login_stream.local_broker import LocalBroker, SaslSslListener, free_port
 from tests.scenario import assert_series, new_scenario
 from tests.support import (
+    REPO,
     Topics,
     create_topics,
     produce,
@@ -44,6 +48,7 @@ INSTANCE_ID = "instance-0"
 GIVE_UP_WITHIN_SECONDS = 20.0
 # A refusal can come only after the topics the user may create are created, a second each.
 DENIED_WITHIN_SECONDS = 30.0
+BENCH_TIMEOUT_SECONDS = 300
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +111,38 @@ def test_the_processor_counts_exactly_through_sasl_ssl(
         reader.read_to_end()
 
     assert_series(reader.summaries, expected)
+    assert PASSWORD not in output
+
+
+def test_the_benchmark_connects_every_client_through_sasl_ssl(
+    secured_broker: LocalBroker,
+) -> None:
+    """`make bench` against a secured cluster: its own clients, its references and the
+    processors it starts all take the security settings, and every pipeline drain still
+    equals the baseline's (the benchmark exits 1 otherwise)."""
+    env = {**os.environ, **secure_settings(secured_broker, PASSWORD)}
+    bench = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--events",
+            "300",
+            "--small-events",
+            "100",
+            "--rounds",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_SECONDS,
+    )
+    output = bench.stdout + bench.stderr
+    assert bench.returncode == 0, output
+    assert f"broker: {env['KAFKA_BOOTSTRAP_SERVERS']} (SASL_SSL)" in output
+    assert bench.stdout.splitlines()[-1].startswith("ratio pipeline/bare_loop: ")
     assert PASSWORD not in output
 
 
