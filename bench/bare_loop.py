@@ -10,20 +10,20 @@ harness checks only that it read every message.
     python -m bench.bare_loop --connection FILE --topic T --out FILE --timing FILE \\
         --window-seconds 10
 
-It imports nothing of the project, so its cost is the client's and the parser's alone.
+It imports nothing of the pipeline, so its cost is the client's and the parser's alone.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Final
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from bench import reference
 
 BATCH: Final = 1000
 POLL_SECONDS: Final = 1.0
@@ -87,28 +87,18 @@ def drain(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The benchmark's bare confluent-kafka loop.")
-    parser.add_argument(
-        "--connection", type=Path, required=True, help="librdkafka settings, as JSON"
+    parser = reference.arguments(
+        "The benchmark's bare confluent-kafka loop.", "what was counted, as JSON"
     )
-    parser.add_argument("--topic", required=True)
-    parser.add_argument("--out", type=Path, required=True, help="what was counted, as JSON")
-    parser.add_argument(
-        "--timing", type=Path, required=True, help="first message and done times, as JSON"
-    )
-    parser.add_argument("--window-seconds", type=int, required=True)
     args = parser.parse_args(argv)
     if args.window_seconds <= 0:
         parser.error("--window-seconds must be > 0")
     try:
-        connection = orjson.loads(args.connection.read_bytes())
-        first_at, counts = drain(connection, args.topic, args.window_seconds)
+        first_at, counts = drain(reference.connection(args), args.topic, args.window_seconds)
     except KafkaException as exc:
         print(f"bare loop: Kafka error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 1
-    args.out.write_bytes(orjson.dumps(counts))
-    done_at = time.time()
-    args.timing.write_bytes(orjson.dumps({"first_message_at": first_at, "done_at": done_at}))
+    reference.finish(args, orjson.dumps(counts), first_at)
     return 0
 
 

@@ -23,16 +23,15 @@ command line.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Final, Protocol
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from bench import reference
 from login_stream.aggregation import (
     MILLIS_PER_SECOND,
     Counts,
@@ -228,16 +227,9 @@ def drain(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The benchmark's bare-consumer baseline.")
-    parser.add_argument(
-        "--connection", type=Path, required=True, help="librdkafka settings, as JSON"
+    parser = reference.arguments(
+        "The benchmark's bare-consumer baseline.", "summaries, as JSON lines"
     )
-    parser.add_argument("--topic", required=True)
-    parser.add_argument("--out", type=Path, required=True, help="summaries, as JSON lines")
-    parser.add_argument(
-        "--timing", type=Path, required=True, help="first message and done times, as JSON"
-    )
-    parser.add_argument("--window-seconds", type=int, required=True)
     parser.add_argument("--grace-seconds", type=int, required=True)
     parser.add_argument("--max-message-bytes", type=int, required=True)
     args = parser.parse_args(argv)
@@ -245,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--window-seconds and --max-message-bytes must be > 0, --grace-seconds >= 0")
     try:
         first_at, summaries = drain(
-            orjson.loads(args.connection.read_bytes()),
+            reference.connection(args),
             args.topic,
             args.window_seconds * MILLIS_PER_SECOND,
             args.grace_seconds * MILLIS_PER_SECOND,
@@ -254,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaException as exc:
         print(f"baseline: Kafka error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 1
-    args.out.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in summaries))
-    done_at = time.time()
-    args.timing.write_bytes(orjson.dumps({"first_message_at": first_at, "done_at": done_at}))
+    reference.finish(args, b"".join(orjson.dumps(s) + b"\n" for s in summaries), first_at)
     return 0
 
 

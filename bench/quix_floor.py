@@ -13,7 +13,6 @@ pipeline's cost is the framework's and how much is the pipeline's own.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from quixstreams import Application
 from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.state.rocksdb import RocksDBOptions
 
+from bench import reference
 from login_stream.aggregation import MILLIS_PER_SECOND
 from login_stream.pipeline import (
     CONSUMER_POLL_SECONDS,
@@ -66,19 +66,14 @@ def ends(connection: dict[str, Any], topic: str) -> dict[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The least Quix app with the pipeline's window.")
-    parser.add_argument(
-        "--connection", type=Path, required=True, help="librdkafka settings, as JSON"
+    parser = reference.arguments(
+        "The least Quix app with the pipeline's window.", "messages read, as JSON"
     )
-    parser.add_argument("--topic", required=True)
-    parser.add_argument("--out", type=Path, required=True, help="messages read, as JSON")
-    parser.add_argument("--timing", type=Path, required=True)
-    parser.add_argument("--window-seconds", type=int, required=True)
     parser.add_argument("--grace-seconds", type=int, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    connection = orjson.loads(args.connection.read_bytes())
+    connection = reference.connection(args)
     remaining = ends(connection, args.topic)
     read = 0
     first_at: float | None = None
@@ -114,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         closing_strategy="partition"
     )
     app.run()
-    args.out.write_bytes(orjson.dumps({"read": read}))
-    done_at = time.time()
-    args.timing.write_bytes(orjson.dumps({"first_message_at": first_at, "done_at": done_at}))
+    reference.finish(args, orjson.dumps({"read": read}), first_at)
     return 0
 
 
