@@ -11,7 +11,7 @@ connects them:
           --> invalid or late: original message, reason, origin headers --> DLQ topic
           --> tumbling window (reduce) --> partial counts of partition p --> partials topic
 
-  Stage 2, the merge, in the instance that owns the one-partition partials topic:
+  Stage 2, the merge, in the instance that owns the partials partition:
 
     partials --> merge (state: partials of open intervals, running totals)
              --> summaries once every partition reported --> log --> output topic
@@ -287,7 +287,7 @@ def write_partials(sdf: StreamingDataFrame, topic: Topic, partition: int) -> Str
     Quix reads the partitions of one number across all of an application's topics in time
     order, and waits for an emptied one to be fetched again before it goes on. A partials
     partition numbered like an input partition made that input partition's reading wait on
-    every partial's commit: a backlog drained about a quarter slower. `to_topic` cannot pick a
+    every partial's commit: a one-partition backlog drained a fifth slower. `to_topic` cannot pick a
     partition, so the partial is produced as it does (`_producer`, private to the pinned Quix
     version), with the partition given.
     """
