@@ -33,6 +33,8 @@ _TEXT_FIELDS: Final = tuple(field for field in EXPECTED_FIELDS if field != "time
 # Upstream spells the two known types "android" and "iOS"; any other spelling of them
 # ("ios", "Android") is the same device. Unknown types are counted in lower case.
 CANONICAL_DEVICE_TYPES: Final = {"android": "android", "ios": "iOS"}
+# The spellings upstream sends, looked up as they are before any folding.
+_KNOWN_SPELLINGS: Final = {spelling: spelling for spelling in CANONICAL_DEVICE_TYPES.values()}
 
 # Seconds since the epoch below this bound (year 5138) are plausible; anything above is
 # almost certainly milliseconds or garbage and would drag the event clock far ahead.
@@ -133,17 +135,30 @@ def placed_late(record: Record, at_ms: int) -> Record:
 
 
 def _login_record(event: dict[str, object], raw: bytes, key: bytes | None) -> LoginRecord:
-    missing = [field for field in EXPECTED_FIELDS if _is_blank(event.get(field))]
+    # One pass over the fields, in `EXPECTED_FIELDS` order, with no call per field: this runs
+    # for every message, and the common event has every field as plain text.
+    missing: list[str] = []
     for field in _TEXT_FIELDS:
         value = event.get(field)
-        if field not in missing and not isinstance(value, str):
+        if value is None:
+            missing.append(field)
+        elif not isinstance(value, str):
             raise _BadField(f"bad field: {field} is {type(value).__name__}, not text")
+        elif not value or value.isspace():
+            missing.append(field)
+    timestamp = event.get("timestamp")
+    if timestamp is None or (isinstance(timestamp, str) and (not timestamp or timestamp.isspace())):
+        missing.append("timestamp")
+        event_ms = None
+    else:
+        event_ms = _event_ms(timestamp)
+    device_type = event.get("device_type")
     return {
         "kind": LOGIN,
-        "event_ms": None if "timestamp" in missing else _event_ms(event["timestamp"]),
+        "event_ms": event_ms,
         "device_type": None
-        if "device_type" in missing
-        else canonical_device_type(cast(str, event["device_type"])),
+        if device_type is None or "device_type" in missing
+        else canonical_device_type(cast(str, device_type)),
         "missing": missing,
         "original": raw,
         "key": key,
@@ -151,12 +166,19 @@ def _login_record(event: dict[str, object], raw: bytes, key: bytes | None) -> Lo
 
 
 def canonical_device_type(device_type: str) -> str:
+    known = _KNOWN_SPELLINGS.get(device_type)
+    if known is not None:
+        return known
     folded = device_type.strip().lower()
     return CANONICAL_DEVICE_TYPES.get(folded, folded)
 
 
 def _event_ms(timestamp: object) -> int:
     """Epoch milliseconds of an upstream `timestamp`: int seconds or a numeric string."""
+    # Upstream's own form, checked first: bool is a subclass of int, so `type` and not
+    # `isinstance` keeps it out.
+    if type(timestamp) is int and 0 <= timestamp < MAX_EPOCH_SECONDS:
+        return timestamp * 1000
     if isinstance(timestamp, bool):
         raise _BadField("bad field: timestamp is bool, not epoch seconds")
     if isinstance(timestamp, str):
@@ -171,10 +193,6 @@ def _event_ms(timestamp: object) -> int:
     if not math.isfinite(seconds) or not 0 <= seconds < MAX_EPOCH_SECONDS:
         raise _BadField("bad field: timestamp out of range")
     return int(seconds * 1000)
-
-
-def _is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _undecodable_reason(raw: bytes) -> str:

@@ -24,13 +24,15 @@ The late check keeps the latest time seen (the window's own watermark) and moves
 whose interval has already closed into the open one, marked late, instead of letting the
 window drop it: every message read is counted exactly once somewhere. Invalid and late
 messages are written to the dead-letter topic on their way to the window, in the one chain
-of steps: a branch would make Quix copy every record for it (see `write_dead_letters`).
+of steps: a branch would make Quix copy every record for it (see
+`place_and_write_dead_letters`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 from quixstreams import Application, State, message_context
@@ -189,17 +191,13 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ti
         functools.partial(read_message, max_bytes=settings.max_message_bytes), metadata=True
     )
     sdf = rekey_in_place(records.concat(app.dataframe(clock_topic)), PARTITION_KEY)
-    sdf = sdf.apply(
-        functools.partial(
-            place_records,
-            duration_ms=duration_ms,
-            grace_ms=grace_ms,
-            by_event_time=settings.event_time == "event",
-        ),
-        stateful=True,
-        metadata=True,
-    ).set_timestamp(placed_time)
-    sdf = write_dead_letters(sdf, dlq_topic, metrics)
+    place = functools.partial(
+        place_records,
+        duration_ms=duration_ms,
+        grace_ms=grace_ms,
+        by_event_time=settings.event_time == "event",
+    )
+    sdf = place_and_write_dead_letters(sdf, place, dlq_topic, metrics).set_timestamp(placed_time)
     sdf = (
         sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME)
         .reduce(reducer=count_record, initializer=start_interval)
@@ -338,26 +336,36 @@ def read_message(
     return parse_login(raw, max_bytes, key)
 
 
-def write_dead_letters(
-    sdf: StreamingDataFrame, dlq_topic: Topic, metrics: Metrics
+def place_and_write_dead_letters(
+    sdf: StreamingDataFrame,
+    place: Callable[[Record, Any, int, Any, State[str, Any]], Record],
+    dlq_topic: Topic,
+    metrics: Metrics,
 ) -> StreamingDataFrame:
-    """Write every invalid or late record to `dlq_topic` and pass every record on.
+    """Place every record in time (`place`, see `place_records`), write the invalid and late
+    ones to `dlq_topic`, and pass every record on.
 
     `to_topic` on a branch of its own would do the same, but Quix pickles a copy of every
     record, dead letter or not, for each extra branch: more CPU than all the parsing. So the
     dead letters are produced in line, through the dataframe's own producer as `to_topic`
     does it (`_produce`, private to the pinned Quix version), inside the same transaction.
+    Placing and writing share one step: each step costs Quix's per-record machinery, and a
+    record is known to be late only once it is placed.
     """
 
-    def write(record: Record, _key: Any, timestamp_ms: int, headers: Any) -> None:
-        if is_dead_letter(record):
-            letter = cast(DeadLetter, record)
+    def step(
+        record: Record, key: Any, timestamp_ms: int, headers: Any, state: State[str, Any]
+    ) -> Record:
+        placed = place(record, key, timestamp_ms, headers, state)
+        if is_dead_letter(placed):
+            letter = cast(DeadLetter, placed)
             sdf._produce(
                 dlq_topic, letter, letter["key"], timestamp_ms, dead_letter_headers(letter, headers)
             )
             metrics.dead_letter_written(letter["reason"])
+        return placed
 
-    return sdf.update(write, metadata=True)
+    return sdf.apply(step, stateful=True, metadata=True)
 
 
 def dead_letter_headers(record: DeadLetter, headers: HeadersTuples | None) -> HeadersTuples:
