@@ -65,10 +65,15 @@ def test_invalid_and_late_messages_are_counted_and_dead_lettered(
     with topic_reader(topics.bootstrap, topics.input) as source:
         source.read_to_end()
     keys = {message.offset(): message.key() for message in source.messages}
+    timestamps = {message.offset(): message.timestamp()[1] for message in source.messages}
 
     assert [m.value() for m in dlq.messages] == [raw for raw, _, _ in scenario.dead_letters]
     assert [m.key() for m in dlq.messages] == [
         keys[offset] for _, _, offset in scenario.dead_letters
+    ]
+    # A dead letter keeps its message's Kafka timestamp, even one re-placed as late.
+    assert [m.timestamp()[1] for m in dlq.messages] == [
+        timestamps[offset] for _, _, offset in scenario.dead_letters
     ]
     for message, (_, reason, offset) in zip(dlq.messages, scenario.dead_letters, strict=True):
         headers = dict(message.headers() or [])
