@@ -3,7 +3,10 @@ user would (`python app.py` in a subprocess), and reading the published summarie
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from login_stream.local_broker import free_port
+from login_stream.logs import CONNECTION_LOSS_LINE_SECONDS, is_connection_loss
 
 REPO = Path(__file__).resolve().parent.parent
 SUMMARY_WAIT_SECONDS = 90.0
@@ -258,3 +263,34 @@ def running_processor(
         yield processor
     finally:
         processor.stop(signal.SIGKILL)
+
+
+# A line of the processor's text log: time, level, logger, message (`logs.TEXT_FORMAT`).
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\w+) \[([^\]]+)\] (.*)$")
+LOG_TIME_FORMAT = "%Y-%m-%d %H:%M:%S,%f"
+# Log times are taken when a line is made, the spacing when it is let through.
+LOG_SPACING_LEEWAY_SECONDS = 0.5
+
+
+def connection_loss_lines(output: str) -> list[tuple[datetime, str, str]]:
+    """The lines of a processor's log in which a Kafka client reports a lost broker
+    connection, at warning level or above: (time, level, line)."""
+    found = []
+    for line in output.splitlines():
+        match = LOG_LINE.match(line)
+        if match is None:
+            continue
+        at, level, name, message = match.groups()
+        record = logging.makeLogRecord({"name": name, "msg": message})
+        if level in ("WARNING", "ERROR", "CRITICAL") and is_connection_loss(record):
+            found.append((datetime.strptime(at, LOG_TIME_FORMAT), level, line))
+    return found
+
+
+def assert_connection_losses_spaced(output: str) -> None:
+    """Lost broker connections were reported as warnings, one line per period at most."""
+    losses = connection_loss_lines(output)
+    assert all(level == "WARNING" for _, level, _ in losses), output
+    for (before, _, _), (after, _, line) in itertools.pairwise(losses):
+        gap = (after - before).total_seconds()
+        assert gap >= CONNECTION_LOSS_LINE_SECONDS - LOG_SPACING_LEEWAY_SECONDS, line

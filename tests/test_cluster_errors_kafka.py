@@ -12,7 +12,13 @@ from pathlib import Path
 
 from login_stream.broker_watch import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
 from login_stream.local_broker import LocalBroker, free_port
-from tests.support import Topics, create_topics, running_processor
+from tests.support import (
+    Topics,
+    assert_connection_losses_spaced,
+    connection_loss_lines,
+    create_topics,
+    running_processor,
+)
 
 # The shortest session the settings and the broker (group.min.session.timeout.ms) allow.
 SESSION_SECONDS = 6
@@ -47,3 +53,6 @@ def test_a_broker_gone_longer_than_the_session_ends_the_processor_in_one_line(
     assert f"KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}" in verdicts[0]
     assert f"CONSUMER_SESSION_TIMEOUT_SECONDS={SESSION_SECONDS}" in verdicts[0]
     assert "Traceback" not in output
+    # Meanwhile the clients' failed attempts to reach the broker came as a few warnings.
+    assert connection_loss_lines(output), output
+    assert_connection_losses_spaced(output)

@@ -17,6 +17,7 @@ from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
     TopicReader,
     Topics,
+    assert_connection_losses_spaced,
     create_topics,
     running_processor,
     summary_reader,
@@ -87,6 +88,9 @@ def test_broker_restart_mid_stream_is_survived(tmp_path: Path) -> None:
                 broker.restart()
                 finish(reader, scenario, producer)
                 assert processor.stop(signal.SIGTERM) == 0, processor.log()
+                output = processor.log()
             reader.read_to_end()
+
+    assert_connection_losses_spaced(output)
 
     assert_series(reader.summaries, scenario.expected())
