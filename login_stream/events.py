@@ -152,13 +152,12 @@ def _login_record(event: dict[str, object], raw: bytes, key: bytes | None) -> Lo
         event_ms = None
     else:
         event_ms = _event_ms(timestamp)
-    device_type = event.get("device_type")
     return {
         "kind": LOGIN,
         "event_ms": event_ms,
         "device_type": None
-        if device_type is None or "device_type" in missing
-        else canonical_device_type(cast(str, device_type)),
+        if "device_type" in missing
+        else canonical_device_type(cast(str, event["device_type"])),
         "missing": missing,
         "original": raw,
         "key": key,
