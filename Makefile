@@ -8,7 +8,7 @@ KAFKA_PORT ?= 9092
 # The test broker gets its own port so a running demo never shares topics or state with it.
 TEST_KAFKA_PORT ?= 39092
 
-.PHONY: install lint test demo kafka-up kafka-down bench compose-check clean
+.PHONY: install lint test test-time-jumps demo kafka-up kafka-down bench compose-check clean
 
 install: $(STAMP)
 
@@ -42,6 +42,12 @@ test: lint
 	  $(BROKER) up --port $(TEST_KAFKA_PORT) && \
 	  KAFKA_BOOTSTRAP_SERVERS=localhost:$(TEST_KAFKA_PORT) $(VENV)/bin/pytest; \
 	fi
+
+# The randomized time-jump test of the first stage and the merge (no broker), at length:
+# `make test` runs 150 scenarios, this 3,000 (about 10 minutes); TIME_JUMP_SCENARIOS=N for more.
+TIME_JUMP_SCENARIOS ?= 3000
+test-time-jumps: $(STAMP)
+	TIME_JUMP_SCENARIOS=$(TIME_JUMP_SCENARIOS) $(VENV)/bin/pytest -q tests/test_time_jumps.py
 
 demo: $(STAMP)
 	@KAFKA_PORT=$(KAFKA_PORT) bash scripts/demo.sh

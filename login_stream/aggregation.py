@@ -92,6 +92,17 @@ def is_closed(timestamp_ms: int, watermark_ms: int, duration_ms: int, grace_ms: 
     return interval_end <= watermark_ms - grace_ms
 
 
+def closed_until(watermark_ms: int, duration_ms: int, grace_ms: int) -> int:
+    """The end of the latest interval that has closed once time reached `watermark_ms`: every
+    interval ending at or before it is closed, every later one is open.
+
+    The bound Quix Streams' window keeps when it closes by partition: each record closes the
+    intervals whose end lies between the previous bound and this one, all in the same step.
+    """
+    bound = watermark_ms - grace_ms
+    return bound - bound % duration_ms
+
+
 def skipped_intervals(
     previous_end_ms: int | None, start_ms: int, duration_ms: int
 ) -> list[tuple[int, int]]:

@@ -43,6 +43,9 @@ MAX_EPOCH_SECONDS: Final = 100_000_000_000
 LOGIN: Final = "login"
 INVALID: Final = "invalid"
 LATE: Final = "late"
+# The dead-letter reason of a login stamped further ahead of the processor's clock than it
+# tolerates: its time cannot be trusted, so it is counted as invalid (see `placed_future`).
+FUTURE: Final = "future"
 
 
 class _Placed(TypedDict, total=False):
@@ -125,6 +128,27 @@ def placed_late(record: Record, at_ms: int) -> Record:
         return {
             "kind": LATE,
             "reason": LATE,
+            "original": record["original"],
+            "key": record["key"],
+            "at_ms": at_ms,
+        }
+    placed = record.copy()
+    placed["at_ms"] = at_ms
+    return placed
+
+
+def placed_future(record: Record, at_ms: int) -> Record:
+    """`record`, stamped too far ahead of the processor's clock, placed at `at_ms` instead.
+
+    Its time is the one thing that places a login, and it is wrong: trusted, it would move
+    the partition's time ahead, close every interval up to it at once and make every honest
+    event after it late. A login becomes an invalid record with the reason `future` (counted
+    as invalid, dead-lettered whole); anything else keeps its kind and only moves in time.
+    """
+    if record["kind"] == LOGIN:
+        return {
+            "kind": INVALID,
+            "reason": FUTURE,
             "original": record["original"],
             "key": record["key"],
             "at_ms": at_ms,

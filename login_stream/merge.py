@@ -5,19 +5,29 @@ there, sends a *partial*: that partition's counts of the interval. The merge sum
 of an interval into the one global summary once every partition of the input topic has
 reported it, adds it to the running totals, and publishes it.
 
-* *Reported until.* Each partition closes its intervals in order, so a partial for the
-  interval ending at `end_ms` says: this partition has nothing more to report before `end_ms`.
-  An interval in which a partition had no record at all (it was idle, or no processor ran)
-  simply gets no partial from it; the partition's next partial covers that time too.
+* *Reported until.* Partials of one partition may come in any order within one step of the
+  first stage: when one record closes several intervals at once, Quix's window hands them back
+  in the order its store keeps them, not in time order. So every partial carries the bounds of
+  the step that closed it: `closed_before_ms`, up to which that partition's intervals had
+  closed before the step (their partials came earlier, from the same producer into the same
+  partials partition), and `closed_until_ms`, up to which they are closed after it. The merge
+  takes a partition as reported until `closed_before_ms`, and until `closed_until_ms` once it
+  holds a partial for every interval that can end within the step (the usual step closes one).
+  Otherwise the step's last intervals wait for the partition's next partial, whose
+  `closed_before_ms` covers them. An interval in which a partition had no record at all (it
+  was idle, or no processor ran) simply gets no partial from it.
 * *Complete.* An interval is complete when every partition has reported until its end or
   later. Complete intervals are published in order, with zero summaries for the intervals
   between them that no partition had anything for, so the series has no holes.
 * *Held back.* Until then it waits: a partition whose processor is gone holds the merge back,
   and its summaries come late, never wrong. `waiting_for` names those partitions.
-* *Duplicate.* A partial for an interval its partition has already reported changes nothing.
-* *Very late.* A partial for an interval already published (possible only after partitions
-  were added to the input topic) is counted, like a late event, in the next interval:
-  logins and late messages as late, invalid ones as invalid. Totals stay exact.
+* *Duplicate.* A partial equal to one its partition has already sent for the same interval
+  (possible only under at-least-once, replayed after a crash) changes nothing.
+* *Misplaced.* Nothing else is ever dropped. A partial for an interval already published
+  (possible after partitions were added to the input topic), or a second partial with other
+  counts for an interval its partition already reported, is counted like a late event in the
+  next interval (logins and late messages as late, invalid ones as invalid), with one ERROR
+  line, and counted in `misplaced`. Totals stay exact.
 
 The merge keeps a small state (which partitions reported how far, the running totals, the
 starts of the pending intervals) and the counts of each pending interval apart, in a
@@ -29,12 +39,21 @@ form, because the state is JSON.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
-from typing import Any, Protocol, TypedDict
+from typing import Any, Final, NotRequired, Protocol, TypedDict
+
+import orjson
 
 from .aggregation import Counts, add_counts, closing_summaries, empty_counts
 
 logger = logging.getLogger(__name__)
+
+# How many of a partition's partials are remembered, to tell a replayed one from another.
+REMEMBERED_PARTIALS: Final = 64
+# A step whose bounds span more intervals than this (a jump in time) is never taken as
+# complete from its own partials; the partition's next partial completes it.
+MAX_STEP_INTERVALS: Final = 64
 
 
 class Partial(TypedDict):
@@ -46,13 +65,22 @@ class Partial(TypedDict):
     start_ms: int
     end_ms: int
     counts: Counts
+    # The bounds of the step that closed it (see the module docstring); None when the first
+    # stage could not tell them. Partials written before they existed lack both.
+    closed_before_ms: NotRequired[int | None]
+    closed_until_ms: NotRequired[int | None]
 
 
 class MergeState(TypedDict):
     partitions: int
     duration_ms: int
-    # Partition -> end of the latest interval it has reported.
+    # Partition -> the time up to which every interval of it has been received.
     reported_until: dict[str, int]
+    # Partition -> interval end -> fingerprint of the partial received for it (the latest
+    # `REMEMBERED_PARTIALS` of each partition).
+    received: dict[str, dict[str, str]]
+    # Partials counted as late in the next interval instead of their own.
+    misplaced: int
     # Starts of the intervals with partials not yet published, in order.
     pending_starts: list[int]
     totals: Counts
@@ -90,6 +118,8 @@ def empty_merge_state() -> MergeState:
         "partitions": 0,
         "duration_ms": 0,
         "reported_until": {},
+        "received": {},
+        "misplaced": 0,
         "pending_starts": [],
         "totals": empty_counts(),
         "last_end_ms": None,
@@ -104,28 +134,37 @@ def merge_partial(
     partition = str(partial["partition"])
     state["partitions"] = max(state["partitions"], partial["partitions"], partial["partition"] + 1)
     state["duration_ms"] = partial["end_ms"] - partial["start_ms"]
-    reported = state["reported_until"].get(partition)
-    if reported is not None and partial["end_ms"] <= reported:
+    # A state saved before partials were remembered has no place for them yet.
+    received = state.setdefault("received", {}).setdefault(partition, {})
+    end = str(partial["end_ms"])
+    fingerprint = fingerprint_of(partial)
+    earlier = received.get(end)
+    if earlier == fingerprint:
         logger.warning(
-            "ignoring a second partial of partition %s for the interval ending at %d",
-            partition,
-            partial["end_ms"],
-        )
-        return []
-    last_end_ms = state["last_end_ms"]
-    if last_end_ms is not None and partial["end_ms"] <= last_end_ms:
-        logger.warning(
-            "partition %s reported the interval %d-%d after it was published; "
-            "counting its messages as late in the next interval",
+            "ignoring a partial of input partition %s for the interval %d-%d: "
+            "the same as one already received (sent again after a restart)",
             partition,
             partial["start_ms"],
             partial["end_ms"],
         )
-        _add_pending(state, pending, last_end_ms, as_late(partial["counts"]))
+        return []
+    last_end_ms = state["last_end_ms"]
+    if earlier is not None:
+        _count_misplaced(state, pending, partial, "a second partial, with other counts, for")
+    elif last_end_ms is not None and partial["end_ms"] <= last_end_ms:
+        _count_misplaced(state, pending, partial, "a partial after the publication of")
     else:
         _add_pending(state, pending, partial["start_ms"], partial["counts"])
-    state["reported_until"][partition] = partial["end_ms"]
+    received[end] = fingerprint
+    _advance_reported(state, partition, partial, received)
+    _forget_oldest(received)
     return _publish_complete(state, pending)
+
+
+def fingerprint_of(partial: Partial) -> str:
+    """What tells two partials of one partition and interval apart: their counts."""
+    encoded = orjson.dumps(partial["counts"], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=8).hexdigest()
 
 
 def waiting_for(state: MergeState) -> list[int]:
@@ -146,6 +185,57 @@ def as_late(counts: Counts) -> Counts:
     late["late"] = counts["messages"] + counts["late"]
     late["invalid"] = counts["invalid"]
     return late
+
+
+def _count_misplaced(
+    state: MergeState, pending: PendingIntervals, partial: Partial, what: str
+) -> None:
+    """Count `partial` as late in the next interval to be published: it cannot be placed in
+    its own."""
+    last_end_ms = state["last_end_ms"]
+    next_start = partial["start_ms"] if last_end_ms is None else last_end_ms
+    logger.error(
+        "input partition %d sent %s the interval %d-%d; its %d logins, %d late and %d invalid "
+        "messages are counted in the interval from %d as late (and invalid)",
+        partial["partition"],
+        what,
+        partial["start_ms"],
+        partial["end_ms"],
+        partial["counts"]["messages"],
+        partial["counts"]["late"],
+        partial["counts"]["invalid"],
+        next_start,
+    )
+    state["misplaced"] = state.get("misplaced", 0) + 1
+    _add_pending(state, pending, next_start, as_late(partial["counts"]))
+
+
+def _advance_reported(
+    state: MergeState, partition: str, partial: Partial, received: dict[str, str]
+) -> None:
+    if "closed_until_ms" not in partial:
+        # Written by a first stage that sent each partition's partials in time order.
+        progress: int | None = partial["end_ms"]
+    else:
+        before = partial.get("closed_before_ms")
+        until = partial.get("closed_until_ms")
+        progress = before
+        if before is not None and until is not None:
+            duration = state["duration_ms"]
+            step_ends = range(before + duration, until + 1, duration)
+            if len(step_ends) <= MAX_STEP_INTERVALS and all(
+                str(step_end) in received for step_end in step_ends
+            ):
+                progress = until
+    reported = state["reported_until"].get(partition)
+    if progress is not None and (reported is None or progress > reported):
+        state["reported_until"][partition] = progress
+
+
+def _forget_oldest(received: dict[str, str]) -> None:
+    if len(received) > REMEMBERED_PARTIALS:
+        for end in sorted(received, key=int)[: len(received) - REMEMBERED_PARTIALS]:
+            del received[end]
 
 
 def _add_pending(

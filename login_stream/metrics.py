@@ -40,6 +40,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.misplaced_partials = Counter(
+            "login_stream_misplaced_partials",
+            "Partials of one input partition counted as late in the next interval instead of "
+            "their own (see the merge rule)",
+            registry=self.registry,
+        )
         self.summaries = Counter(
             "login_stream_summaries_published",
             "Interval summaries published",
@@ -60,6 +66,10 @@ class Metrics:
 
     def dead_letter_written(self, reason: str) -> None:
         self.dead_letters.labels(reason=reason).inc()
+
+    def partials_misplaced(self, count: int) -> None:
+        if count:
+            self.misplaced_partials.inc(count)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

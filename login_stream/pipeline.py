@@ -1,15 +1,16 @@
 """The Quix Streams wiring: topics, the two stages, and the `Application`.
 
-Each step is a named function from `events`, `aggregation` or `merge`; this module only
-connects them:
+Each step is a named function from `events`, `placement`, `aggregation` or `merge`; this
+module only connects them:
 
   Stage 1, per input partition, in the instance that owns the partition:
 
     user-login[p] --> read_message --+
                                      +--> one key per partition (in place)
-    clock ticks[p] ------------------+      --> event time, late check (state)
+    clock ticks[p] ------------------+      --> placed in time: late, future (state)
           --> invalid or late: original message, reason, origin headers --> DLQ topic
-          --> tumbling window (reduce) --> partial counts of partition p --> partials topic
+          --> tumbling window (reduce) --> partial counts of partition p, with the bounds
+              of the step that closed it --> partials topic
 
   Stage 2, the merge, in the instance that owns the partials partition:
 
@@ -20,10 +21,11 @@ Events never leave the partition they were read from; only one small partial per
 and interval crosses between processes. Lateness is judged by each partition's own time, so a
 partition that trails another (a backlog, a slow instance) is never late because of it.
 
-The late check keeps the latest time seen (the window's own watermark) and moves a record
-whose interval has already closed into the open one, marked late, instead of letting the
-window drop it: every message read is counted exactly once somewhere. Invalid and late
-messages are written to the dead-letter topic on their way to the window, in the one chain
+Placing keeps the latest time seen (the window's own watermark) and moves a record whose
+interval has already closed into the open one, marked late, instead of letting the window
+drop it, and a record stamped too far ahead of the clock likewise, as invalid: every message
+read is counted exactly once somewhere (see `placement`). Invalid and late messages are
+written to the dead-letter topic on their way to the window, in the one chain
 of steps: a branch would make Quix copy every record for it (see
 `place_and_write_dead_letters`).
 """
@@ -44,14 +46,7 @@ from quixstreams.models.topics import Topic, TopicConfig
 from quixstreams.models.types import HeadersTuples
 from quixstreams.state.rocksdb import RocksDBOptions
 
-from .aggregation import (
-    MILLIS_PER_SECOND,
-    Counts,
-    count_record,
-    is_closed,
-    placement_time,
-    start_interval,
-)
+from .aggregation import MILLIS_PER_SECOND, Counts, count_record, start_interval
 from .clock import Ticker
 from .connection import client_config, connection_config
 from .events import (
@@ -61,10 +56,10 @@ from .events import (
     Record,
     is_dead_letter,
     parse_login,
-    placed_late,
 )
 from .merge import MergeState, Partial, empty_merge_state, merge_partial, waiting_for
 from .metrics import Metrics
+from .placement import KeyValueState, Placement, placed_time
 from .settings import Settings
 from .shutdown import BoundedStopApplication, StopDeadline
 
@@ -77,7 +72,6 @@ PARTITION_KEY: Final = "all"
 REKEY_NAME: Final = "global"
 MERGE_STATE_KEY: Final = "merge"
 PENDING_STATE_PREFIX: Final = "pending/"
-WATERMARK_STATE_KEY: Final = "watermark_ms"
 WINDOW_NAME: Final = "login-interval"
 DLQ_REASON_HEADER: Final = "dlq-reason"
 DLQ_TOPIC_HEADER: Final = "dlq-source-topic"
@@ -191,13 +185,14 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ti
         functools.partial(read_message, max_bytes=settings.max_message_bytes), metadata=True
     )
     sdf = rekey_in_place(records.concat(app.dataframe(clock_topic)), PARTITION_KEY)
-    place = functools.partial(
-        place_records,
+    placement = Placement(
         duration_ms=duration_ms,
         grace_ms=grace_ms,
         by_event_time=settings.event_time == "event",
+        future_tolerance_ms=int(settings.future_tolerance_seconds * MILLIS_PER_SECOND),
     )
-    sdf = place_and_write_dead_letters(sdf, place, dlq_topic, metrics).set_timestamp(placed_time)
+    sdf = place_and_write_dead_letters(sdf, placement.place, dlq_topic, metrics)
+    sdf = sdf.set_timestamp(placed_time)
     sdf = (
         sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME)
         .reduce(reducer=count_record, initializer=start_interval)
@@ -206,11 +201,15 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ti
         # late check above has moved every such record on.
         .final(closing_strategy="partition")
     )
-    sdf = sdf.apply(functools.partial(partial_of_partition, partitions=partitions))
+    sdf = sdf.apply(
+        functools.partial(partial_of_partition, partitions=partitions, placement=placement)
+    )
     write_partials(sdf, partials_topic, partials_partition)
 
     # Stage 2: the partials of every partition merged into global summaries.
-    summaries = app.dataframe(partials_topic).apply(merge_partials, stateful=True, expand=True)
+    summaries = app.dataframe(partials_topic).apply(
+        functools.partial(merge_partials, metrics=metrics), stateful=True, expand=True
+    )
     if not settings.emit_empty_intervals:
         summaries = summaries.filter(has_messages)
     summaries.update(log_summary).update(metrics.summary_published).to_topic(output_topic)
@@ -260,14 +259,27 @@ def rekey_in_place(sdf: StreamingDataFrame, key: str) -> StreamingDataFrame:
     return sdf._single_partition_groupby(REKEY_NAME, lambda _record: key)
 
 
-def partial_of_partition(window: dict[str, Any], partitions: int) -> Partial:
-    """A closed window of this partition as the partial the merge takes in."""
-    partition = message_context().partition
+def partial_of_partition(window: dict[str, Any], partitions: int, placement: Placement) -> Partial:
+    """A closed window of this partition as the partial the merge takes in, with the bounds
+    of the step that closed it (see `placement`)."""
+    context = message_context()
+    partition = context.partition
     if partition >= partitions:
         raise PartitionsChanged(
             f"a record of input partition {partition} arrived, but the pipeline was started "
             f"with {partitions} partitions; partitions cannot be added under an existing "
             "pipeline: start it anew with a new CONSUMER_GROUP and an empty STATE_DIR"
+        )
+    step = placement.bounds_of((context.topic, partition, context.offset))
+    if step is None:
+        # Quix closes windows only while it processes the record that moved time; if that
+        # ever changes, the merge still counts exactly, waiting for the next partial.
+        logger.error(
+            "the interval %d-%d of input partition %d closed on a record that did not move "
+            "time; its summary may come one interval later",
+            window["start"] // MILLIS_PER_SECOND,
+            window["end"] // MILLIS_PER_SECOND,
+            partition,
         )
     return {
         "partition": partition,
@@ -275,6 +287,8 @@ def partial_of_partition(window: dict[str, Any], partitions: int) -> Partial:
         "start_ms": window["start"],
         "end_ms": window["end"],
         "counts": window["value"],
+        "closed_before_ms": None if step is None else step.closed_before_ms,
+        "closed_until_ms": None if step is None else step.closed_until_ms,
     }
 
 
@@ -297,11 +311,15 @@ def write_partials(sdf: StreamingDataFrame, topic: Topic, partition: int) -> Str
     return sdf.update(write, metadata=True)
 
 
-def merge_partials(partial: Partial, state: State[str, Any]) -> list[dict[str, Any]]:
+def merge_partials(
+    partial: Partial, state: State[str, Any], metrics: Metrics
+) -> list[dict[str, Any]]:
     merge: MergeState = state.get(MERGE_STATE_KEY) or empty_merge_state()
     pending_before = len(merge["pending_starts"])
+    misplaced_before = merge.get("misplaced", 0)
     summaries = merge_partial(merge, PendingInState(state), partial)
     state.set(MERGE_STATE_KEY, merge)
+    metrics.partials_misplaced(merge["misplaced"] - misplaced_before)
     # Normally one interval is pending while the partitions report it; one line for every
     # further interval held back, naming the partitions it waits for.
     if len(merge["pending_starts"]) > max(pending_before, 1):
@@ -338,11 +356,11 @@ def read_message(
 
 def place_and_write_dead_letters(
     sdf: StreamingDataFrame,
-    place: Callable[[Record, Any, int, Any, State[str, Any]], Record],
+    place: Callable[[Record, Any, int, Any, KeyValueState], Record],
     dlq_topic: Topic,
     metrics: Metrics,
 ) -> StreamingDataFrame:
-    """Place every record in time (`place`, see `place_records`), write the invalid and late
+    """Place every record in time (`place`, see `placement`), write the invalid and late
     ones to `dlq_topic`, and pass every record on.
 
     `to_topic` on a branch of its own would do the same, but Quix pickles a copy of every
@@ -386,37 +404,6 @@ class OriginalMessageSerializer(Serializer):
     def __call__(self, record: DeadLetter, ctx: SerializationContext) -> bytes:
         # A tombstone stays a tombstone: Kafka takes a null value although Quix's type says no.
         return record["original"]  # type: ignore[return-value]
-
-
-def place_records(
-    record: Record,
-    _key: Any,
-    record_ms: int,
-    _headers: Any,
-    state: State[str, Any],
-    duration_ms: int,
-    grace_ms: int,
-    by_event_time: bool,
-) -> Record:
-    """Place `record` in time, tracking the latest time seen; re-place a record whose interval
-    has closed at that time.
-
-    The window would drop such a record with only a log line; re-placed, it is counted (late
-    logins as late) in the interval that is open now. One step does both the placing and the
-    check, because every step costs Quix's per-record machinery.
-    """
-    timestamp_ms = placement_time(record, record_ms, grace_ms) if by_event_time else record_ms
-    watermark_ms: int | None = state.get(WATERMARK_STATE_KEY)
-    if watermark_ms is None or timestamp_ms > watermark_ms:
-        state.set(WATERMARK_STATE_KEY, timestamp_ms)
-    elif is_closed(timestamp_ms, watermark_ms, duration_ms, grace_ms):
-        return placed_late(record, watermark_ms)
-    record["at_ms"] = timestamp_ms
-    return record
-
-
-def placed_time(record: Record, _key: Any, _timestamp_ms: int, _headers: Any) -> int:
-    return record["at_ms"]
 
 
 def has_messages(summary: dict[str, Any]) -> bool:

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     emit_empty_intervals: bool = True
     clock_tick_seconds: float = Field(0.5, gt=0)
     event_time: Literal["event", "kafka"] = "event"
+    # A record placed further ahead of the processor's clock than this never moves time.
+    future_tolerance_seconds: float = Field(5.0, gt=0)
     state_dir: Path = Path("state")
     state_rebuild_on_cluster_change: bool = False
     commit_interval_seconds: float = Field(1.0, gt=0)

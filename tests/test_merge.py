@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from login_stream.aggregation import Counts, add_counts, empty_counts
 from login_stream.merge import (
+    REMEMBERED_PARTIALS,
     InMemoryPending,
     MergeState,
     Partial,
@@ -165,3 +169,103 @@ def test_any_interleaving_of_the_partitions_gives_the_same_series() -> None:
     assert [s["interval_messages_consumed"] for s in series[0]] == [
         expected_intervals[start]["messages"] for start in sorted(expected_intervals)
     ]
+
+
+def stepped(
+    partition: int, start_s: int, value: Counts, before_s: int, until_s: int, partitions: int = 1
+) -> Partial:
+    """A partial with the bounds of the step that closed it."""
+    return {
+        **partial(partition, start_s, value, partitions),
+        "closed_before_ms": before_s * SECOND,
+        "closed_until_ms": until_s * SECOND,
+    }
+
+
+def test_intervals_closed_in_one_step_count_exactly_in_any_order() -> None:
+    # One record moved partition 0 from before 110 to past 130: [110, 120) and [120, 130)
+    # closed in one step, and came back newest first.
+    first = [stepped(0, 100, counts(1), 100, 110)]
+    step = [stepped(0, 120, counts(4), 110, 130), stepped(0, 110, counts(2), 110, 130)]
+    _, published = feed(first + step)
+    assert [s["timestamp_start"] for s in published] == [100, 110, 120]
+    assert [s["interval_messages_consumed"] for s in published] == [1, 2, 4]
+    assert [s["total_messages_consumed"] for s in published] == [1, 3, 7]
+
+
+def test_a_step_that_may_hold_unsent_intervals_waits_for_the_partitions_next_partial() -> None:
+    # The step from 110 to 140 closed [120, 130) only: [110, 120) and [130, 140) may still come.
+    merger, published = feed([stepped(0, 120, counts(3), 110, 140)])
+    assert published == []
+    assert waiting_for(merger.state) == [0]
+    # The next step starts at 140: nothing else was closed before it.
+    _, published = feed([stepped(0, 140, counts(1), 140, 150)], merger)
+    assert [s["timestamp_start"] for s in published] == [120, 130, 140]
+    assert [s["interval_messages_consumed"] for s in published] == [3, 0, 1]
+
+
+def test_a_partition_is_complete_only_when_its_step_is_across_partitions() -> None:
+    merger, published = feed(
+        [
+            stepped(1, 100, counts(5), 100, 110, partitions=2),
+            stepped(0, 110, counts(2), 100, 120, partitions=2),
+            stepped(0, 100, counts(1), 100, 120, partitions=2),
+        ]
+    )
+    assert [s["interval_messages_consumed"] for s in published] == [6]
+    _, published = feed([stepped(1, 110, counts(1), 110, 120, partitions=2)], merger)
+    assert [s["interval_messages_consumed"] for s in published] == [3]
+
+
+def test_an_identical_partial_sent_again_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    # At-least-once: a first stage restarted from its last checkpoint sends it again.
+    sent = [stepped(0, 100, counts(2, ios=1), 100, 110), stepped(0, 110, counts(3), 110, 120)]
+    merger, published = feed(sent)
+    before = copy.deepcopy(merger)
+    with caplog.at_level(logging.WARNING):
+        again, republished = feed(sent, merger)
+    assert republished == []
+    assert again.state == before.state and again.pending.intervals == before.pending.intervals
+    assert [s["total_messages_consumed"] for s in published] == [2, 5]
+    assert len(caplog.records) == 2 and "the same as one already received" in caplog.text
+
+
+def test_a_second_different_partial_of_an_interval_is_counted_late_in_the_next(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    merger, published = feed([stepped(0, 100, counts(2), 100, 110)])
+    assert [s["interval_messages_consumed"] for s in published] == [2]
+    with caplog.at_level(logging.ERROR):
+        merger, published = feed([stepped(0, 100, counts(5, invalid=1), 100, 110)], merger)
+    assert published == []
+    assert merger.state["misplaced"] == 1
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+    assert "second partial, with other counts" in caplog.text
+    _, published = feed([stepped(0, 110, counts(1), 110, 120)], merger)
+    assert published[0]["interval_messages_consumed"] == 1
+    assert published[0]["interval_late_message_count"] == 5
+    assert published[0]["interval_invalid_message_count"] == 1
+    assert published[0]["total_messages_consumed"] == 3
+
+
+def test_a_partial_of_a_published_interval_counts_as_misplaced() -> None:
+    merger, _ = feed([stepped(0, 100, counts(2), 100, 110), stepped(0, 110, counts(1), 110, 120)])
+    merger, published = feed([stepped(0, 100, counts(4), 100, 110)], merger)
+    assert merger.state["misplaced"] == 1 and published == []
+
+
+def test_a_merge_state_saved_before_partials_were_remembered_goes_on() -> None:
+    merger, _ = feed([partial(0, 100, counts(1), partitions=1)])
+    del merger.state["received"]  # type: ignore[misc]
+    del merger.state["misplaced"]  # type: ignore[misc]
+    _, published = feed([stepped(0, 110, counts(2), 110, 120)], merger)
+    assert [s["total_messages_consumed"] for s in published] == [3]
+
+
+def test_only_the_latest_partials_of_a_partition_are_remembered() -> None:
+    merger, _ = feed(
+        [stepped(0, start, counts(1), start, start + 10) for start in range(0, 2000, 10)]
+    )
+    remembered = merger.state["received"]["0"]
+    assert len(remembered) == REMEMBERED_PARTIALS
+    assert min(map(int, remembered)) == (2000 - 10 * REMEMBERED_PARTIALS + 10) * SECOND

@@ -1,0 +1,157 @@
+"""Placing records in time, per input partition: the first stage's clock.
+
+Every record gets the time that places it in an interval (`at_ms`). The step keeps the
+latest time seen in the partition (its *watermark*, in Quix state) and applies three rules:
+
+* *On time.* A record whose interval is still open keeps its own time.
+* *Late.* A record whose interval has closed is re-placed at the watermark, in the interval
+  open now (a login becomes a late record): Quix's window would drop it with a log line.
+* *Future.* A record stamped further ahead of the processor's clock than
+  `FUTURE_TOLERANCE_SECONDS` never moves the partition's time: it is re-placed at the
+  watermark (a login becomes an invalid record with the reason `future`). Trusted, one
+  producer with a wrong clock would close every interval up to its time at once and make
+  every honest event after it late.
+
+The step also notes the *bounds* of each record's step through the window: up to which
+interval end the partition's intervals had closed before the record, and up to which they
+have closed after it (`aggregation.closed_until`). The window closes the intervals between
+the two while it processes that same record, so the partials it sends carry these bounds to
+the merge, which needs them because the window hands several intervals closed at once back
+in no particular order (see `merge`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from quixstreams import message_context
+
+from .aggregation import MILLIS_PER_SECOND, closed_until, is_closed, placement_time
+from .events import Record, placed_future, placed_late
+
+logger = logging.getLogger(__name__)
+
+WATERMARK_STATE_KEY: Final = "watermark_ms"
+# A stream of records from a clock far ahead would otherwise log one line each.
+FUTURE_LOG_SECONDS: Final = 10.0
+
+
+class KeyValueState(Protocol):
+    """The two calls of Quix's `State` the step makes."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class StepBounds:
+    """The record a step belongs to, and the interval ends its closing lies between."""
+
+    source: tuple[str, int, int]
+    closed_before_ms: int | None
+    closed_until_ms: int
+
+
+class Placement:
+    """The placing step of one processor (`place`), and the bounds of its latest step."""
+
+    def __init__(
+        self,
+        duration_ms: int,
+        grace_ms: int,
+        by_event_time: bool,
+        future_tolerance_ms: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._duration_ms = duration_ms
+        self._grace_ms = grace_ms
+        self._by_event_time = by_event_time
+        self._future_tolerance_ms = future_tolerance_ms
+        self._clock = clock
+        self._latest_step: StepBounds | None = None
+        self._future_logged_at = -FUTURE_LOG_SECONDS
+        self._future_held_back = 0
+
+    def place(
+        self, record: Record, _key: Any, record_ms: int, _headers: Any, state: KeyValueState
+    ) -> Record:
+        """Place `record` in time (the rules in the module docstring)."""
+        if self._by_event_time:
+            timestamp_ms = placement_time(record, record_ms, self._grace_ms)
+        else:
+            timestamp_ms = record_ms
+        watermark_ms: int | None = state.get(WATERMARK_STATE_KEY)
+        if watermark_ms is None or timestamp_ms > watermark_ms:
+            now_ms = int(self._clock() * MILLIS_PER_SECOND)
+            if timestamp_ms - now_ms > self._future_tolerance_ms:
+                return self._place_future(record, timestamp_ms, now_ms, watermark_ms, state)
+            self._advance(state, watermark_ms, timestamp_ms)
+        elif is_closed(timestamp_ms, watermark_ms, self._duration_ms, self._grace_ms):
+            return placed_late(record, watermark_ms)
+        record["at_ms"] = timestamp_ms
+        return record
+
+    def bounds_of(self, source: tuple[str, int, int]) -> StepBounds | None:
+        """The bounds of the step of the record read from `source` (topic, partition,
+        offset), if that record moved its partition's time; None otherwise."""
+        step = self._latest_step
+        return step if step is not None and step.source == source else None
+
+    def _advance(self, state: KeyValueState, watermark_ms: int | None, timestamp_ms: int) -> None:
+        state.set(WATERMARK_STATE_KEY, timestamp_ms)
+        context = message_context()
+        self._latest_step = StepBounds(
+            source=(context.topic, context.partition, context.offset),
+            closed_before_ms=None
+            if watermark_ms is None
+            else closed_until(watermark_ms, self._duration_ms, self._grace_ms),
+            closed_until_ms=closed_until(timestamp_ms, self._duration_ms, self._grace_ms),
+        )
+
+    def _place_future(
+        self,
+        record: Record,
+        timestamp_ms: int,
+        now_ms: int,
+        watermark_ms: int | None,
+        state: KeyValueState,
+    ) -> Record:
+        if watermark_ms is None:
+            # The partition's first record: its time starts at the processor's clock.
+            self._advance(state, None, now_ms)
+            at_ms = now_ms
+        else:
+            at_ms = watermark_ms
+        self._log_future(timestamp_ms - now_ms)
+        return placed_future(record, at_ms)
+
+    def _log_future(self, ahead_ms: int) -> None:
+        now = time.monotonic()
+        if now - self._future_logged_at < FUTURE_LOG_SECONDS:
+            self._future_held_back += 1
+            return
+        context = message_context()
+        logger.warning(
+            "a record of %s[%d] at offset %d is stamped %.1f s ahead of this processor's clock, "
+            "beyond FUTURE_TOLERANCE_SECONDS=%g; placed at the partition's current time instead "
+            "(a login counts as invalid and is dead-lettered with the reason 'future')%s",
+            context.topic,
+            context.partition,
+            context.offset,
+            ahead_ms / MILLIS_PER_SECOND,
+            self._future_tolerance_ms / MILLIS_PER_SECOND,
+            f"; {self._future_held_back} more since the last such line"
+            if self._future_held_back
+            else "",
+        )
+        self._future_logged_at = now
+        self._future_held_back = 0
+
+
+def placed_time(record: Record, _key: Any, _timestamp_ms: int, _headers: Any) -> int:
+    return record["at_ms"]
