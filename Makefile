@@ -2,21 +2,33 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-BROKER := $(PY) -m login_stream.local_broker
+# One install per Python version: a venv made by another Python is made anew.
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
+BROKER := $(PY) -m devtools.local_broker
 KAFKA_PORT ?= 9092
 # The test broker gets its own port so a running demo never shares topics or state with it.
 TEST_KAFKA_PORT ?= 39092
+# Everything installed, pinned: the product's own set (what the image installs) and the same
+# set with the test and lint tools (what make installs). `make lock` makes both anew.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_COMPILE := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet
 
-.PHONY: install lint test test-time-jumps demo kafka-up kafka-down bench compose-check clean
+.PHONY: install lock lint test test-time-jumps demo kafka-up kafka-down bench compose-check clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+$(STAMP): $(DEV_LOCK) pyproject.toml
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) -m pip install --quiet -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# The product's set is resolved within the whole one, so both pin the same versions.
+lock: | $(STAMP)
+	$(UV_COMPILE) --extra test -o $(DEV_LOCK)
+	$(UV_COMPILE) --constraint $(DEV_LOCK) -o $(LOCK)
 
 # actionlint is a Go program: built from the Go module proxy into the venv, once.
 ACTIONLINT := $(VENV)/bin/actionlint

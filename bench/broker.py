@@ -18,8 +18,8 @@ from typing import Any, Final
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from devtools.local_broker import BrokerError, LocalBroker
 from login_stream.connection import client_config
-from login_stream.local_broker import BrokerError, LocalBroker
 from login_stream.settings import load_settings
 
 # librdkafka settings every client of a run starts from: the broker and, on a secured cluster,

@@ -16,7 +16,7 @@ from types import FrameType
 from confluent_kafka import KafkaException
 from rich.console import Console
 
-from login_stream.local_broker import BrokerError
+from devtools.local_broker import BrokerError
 from login_stream.settings import ConfigError
 
 from .broker import LOCAL_PORT, broker, described

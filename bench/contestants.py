@@ -35,9 +35,9 @@ from typing import Any, Final
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from devtools.local_broker import free_port
 from login_stream.generator import ensure_topic
 from login_stream.health import probe
-from login_stream.local_broker import free_port
 
 from . import shipped
 from .broker import Connection
@@ -131,9 +131,15 @@ class Child:
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> None:
         self.log_path = log_path
+        # The caller's working directory, with its `.env` if it has one, as for the harness's
+        # own clients; the benchmark's modules are found through the path.
+        env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        }
         with log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
             )
         self.exit_code: int | None = None
         self.usage: resource.struct_rusage | None = None
@@ -217,7 +223,7 @@ def run_pipeline(round_: Round) -> Measurement:
                 "HEALTH_PORT": str(port),
             }
             log = round_.workdir / f"pipeline-{instance}.log"
-            children.append(Child([sys.executable, "app.py"], {**env, **own}, log))
+            children.append(Child([sys.executable, str(REPO / "app.py")], {**env, **own}, log))
         first_at, summaries = _read_summaries(
             reader, children, round_.dataset, deadline, health_ports
         )

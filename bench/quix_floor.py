@@ -26,11 +26,8 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from bench import reference
 from login_stream.aggregation import MILLIS_PER_SECOND
-from login_stream.pipeline import (
-    CONSUMER_POLL_SECONDS,
-    ROCKSDB_BLOCK_CACHE_BYTES,
-    rekey_in_place,
-)
+from login_stream.application import CONSUMER_POLL_SECONDS, ROCKSDB_BLOCK_CACHE_BYTES
+from login_stream.quix_internals import rekey_in_place
 
 BROKER_TIMEOUT_SECONDS: Final = 30.0
 
@@ -101,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         on_message_processed=processed,
     )
     topic = app.topic(args.topic, key_deserializer="bytes", value_deserializer="bytes")
-    sdf = rekey_in_place(app.dataframe(topic).apply(parse), "all")
+    sdf = rekey_in_place(app.dataframe(topic).apply(parse), "global", "all")
     sdf.tumbling_window(
         duration_ms=args.window_seconds * MILLIS_PER_SECOND,
         grace_ms=args.grace_seconds * MILLIS_PER_SECOND,

@@ -146,6 +146,29 @@ def summarize(start_ms: int, end_ms: int, interval: Counts, totals: Counts) -> d
     }
 
 
+def has_messages(summary: dict[str, Any]) -> bool:
+    return bool(
+        summary["interval_messages_consumed"]
+        or summary["interval_invalid_message_count"]
+        or summary["interval_late_message_count"]
+    )
+
+
+def log_summary(summary: dict[str, Any]) -> None:
+    logger.info(
+        "interval %d-%d: %d logins %s, missing %s, invalid %d, late %d | totals: %d logins %s",
+        summary["timestamp_start"],
+        summary["timestamp_end"],
+        summary["interval_messages_consumed"],
+        summary["interval_device_type_count"],
+        summary["interval_missing_field_count"],
+        summary["interval_invalid_message_count"],
+        summary["interval_late_message_count"],
+        summary["total_messages_consumed"],
+        summary["total_device_type_count"],
+    )
+
+
 def _increment(tally: dict[str, int], name: str) -> None:
     tally[name] = tally.get(name, 0) + 1
 

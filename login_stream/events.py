@@ -15,7 +15,7 @@ bytes as they are: nothing is decoded or copied for the few that turn out to be 
 from __future__ import annotations
 
 import math
-from typing import Final, Literal, TypedDict, cast
+from typing import Any, Final, Literal, TypedDict, cast
 
 import orjson
 
@@ -112,6 +112,13 @@ def parse_login(
         return _login_record(event, raw, key)
     except _BadField as exc:
         return _dead_letter(str(exc), raw, key)
+
+
+def read_message(
+    raw: bytes | None, key: bytes | None, _timestamp: int, _headers: Any, max_bytes: int
+) -> LoginRecord | InvalidRecord:
+    """`parse_login` as a step of the pipeline, which hands it the message's metadata."""
+    return parse_login(raw, max_bytes, key)
 
 
 def is_dead_letter(record: Record) -> bool:

@@ -19,24 +19,14 @@ from typing import Final, Literal
 
 import orjson
 
+from .quix_internals import CONNECTION_LOSS_TEXTS
+
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 # librdkafka's messages, when a client is given this logger instead of writing to stderr.
 LIBRDKAFKA_LOGGER: Final = logging.getLogger("librdkafka")
 
 # At most one line about lost broker connections per this many seconds.
 CONNECTION_LOSS_LINE_SECONDS: Final = 10.0
-# What librdkafka, Quix and the clock write for each failed attempt to reach a broker: the
-# connection error itself, and librdkafka's _TRANSPORT (-195) and _ALL_BROKERS_DOWN (-187).
-CONNECTION_LOSS_MARKERS: Final = (
-    "Connect to ",
-    "brokers are down",
-    "_TRANSPORT",
-    "_ALL_BROKERS_DOWN",
-    'code="-195"',
-    'code="-187"',
-)
-
-
 # The loggers of the Kafka clients; the processor's own verdicts (which may quote a Kafka
 # error) always pass as they are.
 KAFKA_CLIENT_LOGGERS: Final = ("librdkafka", "quixstreams.", "login_stream.clock")
@@ -44,7 +34,7 @@ KAFKA_CLIENT_LOGGERS: Final = ("librdkafka", "quixstreams.", "login_stream.clock
 
 def is_connection_loss(record: logging.LogRecord) -> bool:
     return record.name.startswith(KAFKA_CLIENT_LOGGERS) and any(
-        marker in record.getMessage() for marker in CONNECTION_LOSS_MARKERS
+        text in record.getMessage() for text in CONNECTION_LOSS_TEXTS
     )
 
 

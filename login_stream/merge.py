@@ -45,10 +45,14 @@ from typing import Any, Final, NotRequired, Protocol, TypedDict
 
 import orjson
 
-from .aggregation import Counts, add_counts, closing_summaries, empty_counts
+from .aggregation import MILLIS_PER_SECOND, Counts, add_counts, closing_summaries, empty_counts
+from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
+# Where the merge keeps its state, under the one key of the partials.
+MERGE_STATE_KEY: Final = "merge"
+PENDING_STATE_PREFIX: Final = "pending/"
 # How many of a partition's partials are remembered, to tell a replayed one from another.
 REMEMBERED_PARTIALS: Final = 64
 # A step whose bounds span more intervals than this (a jump in time) is never taken as
@@ -111,6 +115,55 @@ class InMemoryPending:
 
     def delete(self, start_ms: int) -> None:
         del self.intervals[start_ms]
+
+
+class KeyValueStore(Protocol):
+    """The calls of Quix's `State` the merge makes."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class PendingInState:
+    """`PendingIntervals` in Quix state, one key each, so that a partial costs the same
+    however far one partition trails the others."""
+
+    def __init__(self, state: KeyValueStore) -> None:
+        self._state = state
+
+    def get(self, start_ms: int) -> Counts | None:
+        counts: Counts | None = self._state.get(f"{PENDING_STATE_PREFIX}{start_ms}")
+        return counts
+
+    def put(self, start_ms: int, counts: Counts) -> None:
+        self._state.set(f"{PENDING_STATE_PREFIX}{start_ms}", counts)
+
+    def delete(self, start_ms: int) -> None:
+        self._state.delete(f"{PENDING_STATE_PREFIX}{start_ms}")
+
+
+def merge_in_state(
+    partial: Partial, state: KeyValueStore, metrics: Metrics
+) -> list[dict[str, Any]]:
+    """The merge step of the processor: `merge_partial` on the state Quix keeps for it."""
+    merge: MergeState = state.get(MERGE_STATE_KEY) or empty_merge_state()
+    pending_before = len(merge["pending_starts"])
+    misplaced_before = merge.get("misplaced", 0)
+    summaries = merge_partial(merge, PendingInState(state), partial)
+    state.set(MERGE_STATE_KEY, merge)
+    metrics.partials_misplaced(merge["misplaced"] - misplaced_before)
+    # Normally one interval is pending while the partitions report it; one line for every
+    # further interval held back, naming the partitions it waits for.
+    if len(merge["pending_starts"]) > max(pending_before, 1):
+        logger.warning(
+            "summaries from %d held back: waiting for input partitions %s",
+            merge["pending_starts"][0] // MILLIS_PER_SECOND,
+            waiting_for(merge),
+        )
+    return summaries
 
 
 def empty_merge_state() -> MergeState:

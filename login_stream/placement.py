@@ -32,6 +32,8 @@ from quixstreams import message_context
 
 from .aggregation import MILLIS_PER_SECOND, closed_until, is_closed, placement_time
 from .events import Record, placed_future, placed_late
+from .merge import Partial
+from .topics import check_partition_known
 
 logger = logging.getLogger(__name__)
 
@@ -155,3 +157,31 @@ class Placement:
 
 def placed_time(record: Record, _key: Any, _timestamp_ms: int, _headers: Any) -> int:
     return record["at_ms"]
+
+
+def partial_of_window(window: dict[str, Any], partitions: int, placement: Placement) -> Partial:
+    """A window this partition closed, as the partial the merge takes in, with the bounds of
+    the step that closed it."""
+    context = message_context()
+    partition = context.partition
+    check_partition_known(partition, partitions)
+    step = placement.bounds_of((context.topic, partition, context.offset))
+    if step is None:
+        # Quix closes windows only while it processes the record that moved time; if that
+        # ever changes, the merge still counts exactly, waiting for the next partial.
+        logger.error(
+            "the interval %d-%d of input partition %d closed on a record that did not move "
+            "time; its summary may come one interval later",
+            window["start"] // MILLIS_PER_SECOND,
+            window["end"] // MILLIS_PER_SECOND,
+            partition,
+        )
+    return {
+        "partition": partition,
+        "partitions": partitions,
+        "start_ms": window["start"],
+        "end_ms": window["end"],
+        "counts": window["value"],
+        "closed_before_ms": None if step is None else step.closed_before_ms,
+        "closed_until_ms": None if step is None else step.closed_until_ms,
+    }

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # Empty means the host name: a pod's name in a StatefulSet, a container's in compose.
     processor_instance_id: str = ""
     processing_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
+    # Start with a Quix Streams version other than the one the processor was written for.
+    accept_other_quix_version: bool = False
     max_message_bytes: int = Field(65536, gt=0)
     log_level: LogLevel = "INFO"
     # text (readable) or json (one object per line), for every component and Quix's own lines.

@@ -13,9 +13,9 @@ export KAFKA_BOOTSTRAP_SERVERS=localhost:$PORT
 # here is a new, empty one, so the demo's state starts empty with it.
 export STATE_DIR=$LOGS/state
 started_broker=no
-if ! $PY -m login_stream.local_broker status --port "$PORT" >/dev/null 2>&1; then
+if ! $PY -m devtools.local_broker status --port "$PORT" >/dev/null 2>&1; then
   rm -rf "$STATE_DIR"
-  $PY -m login_stream.local_broker up --port "$PORT" || exit 1
+  $PY -m devtools.local_broker up --port "$PORT" || exit 1
   started_broker=yes
 fi
 
@@ -25,7 +25,7 @@ cleanup() {
   echo "stopping demo..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  if [ "$started_broker" = yes ]; then $PY -m login_stream.local_broker down --port "$PORT"; fi
+  if [ "$started_broker" = yes ]; then $PY -m devtools.local_broker down --port "$PORT"; fi
 }
 trap cleanup INT TERM EXIT
 

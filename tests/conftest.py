@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Topics, fresh_topics
+from login_stream.settings import Settings
+from tests.support import BOOTSTRAP_VARIABLE, Topics, fresh_topics
 
 CP_KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"
 
@@ -33,9 +34,39 @@ def _docker_has_cp_kafka() -> bool:
     return True
 
 
+# The settings a user may have exported or written into a `.env`: none of them reaches a test.
+USER_SETTINGS = frozenset(name.upper() for name in Settings.model_fields) - {BOOTSTRAP_VARIABLE}
+# Quix Streams reads a few variables of its own, all with this prefix.
+QUIX_PREFIX = "Quix__"
+
+
+@pytest.fixture(autouse=True)
+def without_the_users_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every test runs as if the user had set nothing but `KAFKA_BOOTSTRAP_SERVERS` (the
+    documented way to point the tests at a broker): no exported setting, and a working
+    directory without the `.env` the README tells users to write beside the repository.
+    Processes the tests start inherit both."""
+    for name in list(os.environ):
+        if name.upper() in USER_SETTINGS or name.startswith(QUIX_PREFIX):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a Kafka broker (the shared one, or one of its own), so that
+    `pytest -m "not integration"` runs the rest in seconds."""
+    for item in items:
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()) or item.path.stem.endswith(
+            "_kafka"
+        ):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    address = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    address = os.environ.get(BOOTSTRAP_VARIABLE)
     if address:
         yield address
     elif _docker_has_cp_kafka():
@@ -44,7 +75,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer(CP_KAFKA_IMAGE).with_kraft() as container:
             yield container.get_bootstrap_server()
     else:
-        from login_stream.local_broker import LocalBroker, free_port
+        from devtools.local_broker import LocalBroker, free_port
 
         with LocalBroker(port=free_port()) as broker:
             yield broker.bootstrap_servers

@@ -26,10 +26,12 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from login_stream.local_broker import free_port
+from devtools.local_broker import free_port
 from login_stream.logs import CONNECTION_LOSS_LINE_SECONDS, is_connection_loss
 
 REPO = Path(__file__).resolve().parent.parent
+# The one setting of the user's that reaches the tests: the broker to run them against.
+BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP_SERVERS"
 SUMMARY_WAIT_SECONDS = 90.0
 SHUTDOWN_WAIT_SECONDS = 15.0
 POLL_SECONDS = 0.5
@@ -204,7 +206,8 @@ class Processor:
         self._log = log_path.open("ab")
         self._process = subprocess.Popen(
             [sys.executable, str(REPO / "app.py")],
-            cwd=REPO,
+            # Not the repository: a `.env` there is the user's, for their own cluster.
+            cwd=log_path.parent,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

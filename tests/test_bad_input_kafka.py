@@ -5,11 +5,11 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from login_stream.pipeline import (
-    DLQ_OFFSET_HEADER,
-    DLQ_PARTITION_HEADER,
-    DLQ_REASON_HEADER,
-    DLQ_TOPIC_HEADER,
+from login_stream.dead_letters import (
+    OFFSET_HEADER,
+    PARTITION_HEADER,
+    REASON_HEADER,
+    TOPIC_HEADER,
 )
 from tests.scenario import GRACE_SECONDS, WINDOW_SECONDS, assert_series, new_scenario
 from tests.support import Topics, produce, running_processor, summary_reader, topic_reader
@@ -77,7 +77,7 @@ def test_invalid_and_late_messages_are_counted_and_dead_lettered(
     ]
     for message, (_, reason, offset) in zip(dlq.messages, scenario.dead_letters, strict=True):
         headers = dict(message.headers() or [])
-        assert headers[DLQ_REASON_HEADER].decode().startswith(reason)
-        assert headers[DLQ_TOPIC_HEADER].decode() == topics.input
-        assert headers[DLQ_PARTITION_HEADER] == b"0"
-        assert headers[DLQ_OFFSET_HEADER] == str(offset).encode()
+        assert headers[REASON_HEADER].decode().startswith(reason)
+        assert headers[TOPIC_HEADER].decode() == topics.input
+        assert headers[PARTITION_HEADER] == b"0"
+        assert headers[OFFSET_HEADER] == str(offset).encode()

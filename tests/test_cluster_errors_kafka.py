@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devtools.local_broker import LocalBroker, free_port
 from login_stream.broker_watch import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
-from login_stream.local_broker import LocalBroker, free_port
 from tests.support import (
     Topics,
     assert_connection_losses_spaced,

@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from login_stream.local_broker import LocalBroker, free_port
+from devtools.local_broker import LocalBroker, free_port
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
     TopicReader,

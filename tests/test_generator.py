@@ -16,7 +16,7 @@ import pytest
 
 from login_stream.generator import US_STATES, make_event
 from tests.spec import UPSTREAM_FIELDS
-from tests.support import REPO, Topics, topic_reader
+from tests.support import Topics, topic_reader
 
 NOW = 1730392658
 
@@ -73,7 +73,6 @@ def test_generator_produces_the_requested_count(topics: Topics) -> None:
 def run_generator(flags: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "login_stream.generator", *flags],
-        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,

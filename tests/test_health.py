@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.local_broker import free_port
 from login_stream.health import HealthServer, Progress, main
-from login_stream.local_broker import free_port
 from login_stream.metrics import Metrics
 
 STALE = 30.0

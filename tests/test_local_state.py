@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from login_stream.local_broker import new_cluster_id
+from devtools.local_broker import new_cluster_id
 from login_stream.local_state import (
     Claim,
     Owner,

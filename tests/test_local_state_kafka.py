@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from login_stream.local_broker import LocalBroker, free_port
+from devtools.local_broker import LocalBroker, free_port
 from login_stream.local_state import OWNER_FILE
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (

@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from login_stream.local_broker import LocalBroker, SaslSslListener, free_port
+from devtools.local_broker import LocalBroker, SaslSslListener, free_port
 from tests.scenario import assert_series, new_scenario
 from tests.support import (
     REPO,
@@ -120,7 +120,7 @@ def test_the_benchmark_connects_every_client_through_sasl_ssl(
     """`make bench` against a secured cluster: its own clients, its references and the
     processors it starts all take the security settings, and every pipeline drain still
     equals the baseline's (the benchmark exits 1 otherwise)."""
-    env = {**os.environ, **secure_settings(secured_broker, PASSWORD)}
+    env = {**os.environ, **secure_settings(secured_broker, PASSWORD), "PYTHONPATH": str(REPO)}
     bench = subprocess.run(
         [
             sys.executable,
@@ -133,7 +133,6 @@ def test_the_benchmark_connects_every_client_through_sasl_ssl(
             "--rounds",
             "1",
         ],
-        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,

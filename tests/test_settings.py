@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from login_stream.local_broker import free_port
+from devtools.local_broker import free_port
 from login_stream.settings import ConfigError, Settings, load_settings
 from tests.support import REPO
 

@@ -33,8 +33,7 @@ from login_stream.merge import (
     empty_merge_state,
     merge_partial,
 )
-from login_stream.pipeline import partial_of_partition
-from login_stream.placement import Placement
+from login_stream.placement import Placement, partial_of_window
 from tests.plain_state import DictState
 from tests.quix_window import QuixWindow
 from tests.support import encode
@@ -175,7 +174,7 @@ class FirstStage:
         )
         closed = self.window.process(dict(placed), placed["at_ms"])
         return [
-            context.run(partial_of_partition, window, self.partitions, self.placement)
+            context.run(partial_of_window, window, self.partitions, self.placement)
             for window in closed
         ]
 

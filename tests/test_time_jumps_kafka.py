@@ -14,7 +14,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from login_stream.pipeline import DLQ_REASON_HEADER
+from login_stream.dead_letters import REASON_HEADER
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.spec import UPSTREAM_FIELDS
 from tests.support import (
@@ -177,7 +177,7 @@ def test_a_record_stamped_an_hour_ahead_moves_nothing(topics: Topics, tmp_path: 
     invalid_at = invalid[0]["timestamp_start"]
     scenario.window((invalid_at - scenario.first_window) // window).invalid += 1
     assert_series(summaries, scenario.expected())
-    assert [(m.value(), dict(m.headers() or [])[DLQ_REASON_HEADER]) for m in dlq.messages] == [
+    assert [(m.value(), dict(m.headers() or [])[REASON_HEADER]) for m in dlq.messages] == [
         (future_value, b"future")
     ]
     warnings = [line for line in log.splitlines() if "FUTURE_TOLERANCE_SECONDS" in line]

@@ -4,7 +4,7 @@ The broker's jars come from Maven Central (`kafka/pom.xml`), fetched once with M
 git-ignored `.kafka/` folder. Each start formats fresh storage in a temporary directory.
 Java 17 and Maven are the only requirements.
 
-    python -m login_stream.local_broker up|down|status|restart [--port 9092]
+    python -m devtools.local_broker up|down|status|restart [--port 9092]
 """
 
 from __future__ import annotations

@@ -1,0 +1,114 @@
+"""Every private part of Quix Streams the processor uses, and the wording of Quix's and
+librdkafka's messages it recognises: one file to read, with its tests, when Quix is upgraded.
+
+The processor is written for one Quix Streams version (`QUIX_VERSION`, pinned in
+`pyproject.toml`) and checks it at start (`check_version`). Each function below says why it
+exists and what the public alternative would cost.
+
+Relied on without a private name (tested, not called here):
+* `shutdown.BoundedStopApplication`: Quix's `Application.run` marks itself running only once
+  its consumer is set up, overwriting a stop that arrived meanwhile, so a stop is repeated
+  until `run` returns; and a failed partition assignment can hang its consumer's close.
+* `Application.run` processes one record at a time through every step of the chain, the
+  window's closed intervals included, before it reads the next: `placement` hands the bounds
+  of a record's step to the partials it closes (and checks it is the same record).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any, Final
+
+from quixstreams import message_context
+from quixstreams.dataframe import StreamingDataFrame
+from quixstreams.models import Row
+from quixstreams.models.topics import Topic
+
+QUIX_VERSION: Final = "3.28.1"
+
+# Quix turns a topic creation refused by the ACLs into a text with this, dropping the code.
+TOPIC_CREATE_DENIED_TEXT: Final = "are allowed for your credentials"
+
+# What librdkafka, Quix and a client's error callback write for each failed attempt to reach
+# a broker: the connection error itself, and librdkafka's _TRANSPORT (-195) and
+# _ALL_BROKERS_DOWN (-187), by name or by Quix's code field.
+CONNECTION_LOSS_TEXTS: Final = (
+    "Connect to ",
+    "brokers are down",
+    "_TRANSPORT",
+    "_ALL_BROKERS_DOWN",
+    'code="-195"',
+    'code="-187"',
+)
+
+
+def installed_version() -> str:
+    return version("quixstreams")
+
+
+def version_mismatch(installed: str, accept_other: bool) -> tuple[bool, str] | None:
+    """None when `installed` is the version these internals were written for; else whether
+    the processor may start anyway (`accept_other`) and the one line that says so."""
+    if installed == QUIX_VERSION:
+        return None
+    line = (
+        f"Quix Streams {installed} is installed, but the processor relies on internals of "
+        f"Quix Streams {QUIX_VERSION} (login_stream/quix_internals.py)"
+    )
+    if accept_other:
+        return True, f"{line}; starting anyway (ACCEPT_OTHER_QUIX_VERSION)"
+    return False, (
+        f"{line}; install quixstreams=={QUIX_VERSION}, or set ACCEPT_OTHER_QUIX_VERSION=true "
+        "to run at your own risk"
+    )
+
+
+def rekey_in_place(sdf: StreamingDataFrame, name: str, key: str) -> StreamingDataFrame:
+    """Give every record the key `key` without moving it out of its partition.
+
+    Quix windows and state are per message key within a partition; one constant key makes each
+    partition one aggregate. The public `group_by` does exactly this on a one-partition topic
+    (`_single_partition_groupby`, called here) but on more partitions sends every event through
+    a repartition topic into one partition: the cost the two stages exist to avoid.
+
+    The public alternative, a key deserializer on the input and clock topics that returns the
+    constant, re-keys for free but loses the message's own key, which a dead letter keeps
+    (records read the key Quix hands them); and Quix passes a message without a key to no key
+    deserializer, so its windows would skip such a message.
+    """
+    return sdf._single_partition_groupby(name, lambda _record: key)
+
+
+def produce_inline(
+    sdf: StreamingDataFrame,
+    topic: Topic,
+    value: Any,
+    key: Any,
+    timestamp_ms: int,
+    headers: Any,
+) -> None:
+    """Produce one message to `topic` from inside a step, in the checkpoint's transaction,
+    as `to_topic` does (`StreamingDataFrame._produce`).
+
+    The public alternative, `to_topic` on a branch of its own, makes Quix pickle a copy of
+    every record, written or not, for the branch: more CPU than all the parsing."""
+    sdf._produce(topic, value, key, timestamp_ms, headers)
+
+
+def produce_to_partition(
+    sdf: StreamingDataFrame,
+    topic: Topic,
+    partition: int,
+    value: Any,
+    key: Any,
+    timestamp_ms: int,
+    headers: Any,
+) -> None:
+    """Produce one message to partition `partition` of `topic` from inside a step, in the
+    checkpoint's transaction (`StreamingDataFrame._producer.produce_row`).
+
+    `to_topic` cannot choose a partition; the public alternative, a topic of one partition
+    for the partials, is read by Quix in time order with input partition 0 and made that
+    partition wait on every partial's commit (a backlog drained a fifth slower)."""
+    row = Row(value, key, timestamp_ms, message_context(), headers)
+    sdf._producer.produce_row(row, topic, key=key, partition=partition, timestamp=timestamp_ms)
