@@ -1,5 +1,6 @@
 """The equality check: a drain counts only if the pipeline published exactly what the
-baseline computed from the same data, and every pre-loaded message is accounted for."""
+baseline computed from the same data (`baseline`), and every pre-loaded message is accounted
+for."""
 
 from __future__ import annotations
 

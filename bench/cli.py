@@ -50,10 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Drain pre-loaded login events, a small and a large set, with the pipeline "
-        "as shipped, with a baseline of its logic on a bare consumer, and with a bare "
-        "confluent-kafka loop; check the pipeline publishes what the baseline computes; report "
-        "events/s, CPU per event (the slope between the two sizes) and peak RSS of each, and "
-        "the ratios of the pipeline to both references.",
+        "as shipped and with a bare confluent-kafka loop (and the least Quix app with the "
+        "pipeline's window); check the pipeline publishes what the baseline computes from the "
+        "data; report events/s, CPU per event (the slope between the two sizes) and peak RSS "
+        "of each, and the ratios of the pipeline to the references.",
     )
     parser.add_argument(
         "--events", type=_positive, default=DEFAULT_EVENTS, help="messages of the large drain"
@@ -77,7 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--instances",
         type=_positive,
         default=DEFAULT_INSTANCES,
-        help="pipeline processes on one consumer group (the baseline stays one process)",
+        help="pipeline processes on one consumer group (the references stay one process)",
     )
     parser.add_argument(
         "--quix-floor",

@@ -3,8 +3,6 @@
 * the pipeline as shipped: M processes of `python app.py` (one by default), configured only
   through their environment, sharing a fresh consumer group, output and dead-letter topics per
   round, each with its own instance id, empty state directory and health port;
-* the baseline: one `python -m bench.baseline` process, however many partitions the input has
-  (see that module): the pipeline's own logic without the framework;
 * the bare loop: one `python -m bench.bare_loop` process, the least a Python consumer can do
   with the data (see that module);
 * on request, the Quix floor: one `python -m bench.quix_floor` process, the least Quix Streams
@@ -14,8 +12,8 @@ CPU time and peak RSS come from the kernel's account of each child (`os.wait4`),
 the whole process, start-up and shutdown included, and nothing of the harness. Wall time runs
 from the first message processed to the last summary: for the pipeline, from the first
 readiness endpoint answering (an instance turns ready on its first processed record) to the
-arrival of the summary of the last interval with data; for the baseline and the bare loop,
-from their first message to their result being written, as they report it. Start-up (imports, topic
+arrival of the summary of the last interval with data; for the others, from their first
+message to their result being written, as they report it. Start-up (imports, topic
 creation, group join) is thus left out of the rate, as it would be of a long-running processor.
 """
 
@@ -45,7 +43,6 @@ from .dataset import Dataset
 
 REPO: Final = Path(__file__).resolve().parent.parent
 PIPELINE: Final = "pipeline"
-BASELINE: Final = "baseline"
 BARE_LOOP: Final = "bare_loop"
 QUIX_FLOOR: Final = "quix_floor"
 STOP_TIMEOUT_SECONDS: Final = 30.0
@@ -78,7 +75,7 @@ class Measurement:
     round: int
     events: int
     wall_s: float
-    processes: tuple[Usage, ...]  # the pipeline's instances in order, or the one baseline
+    processes: tuple[Usage, ...]  # the pipeline's instances in order, or the one process
     summaries: list[dict[str, Any]]
 
     @property
@@ -253,22 +250,6 @@ def _stop(children: Sequence[Child]) -> None:
             raise ContestantError(
                 f"{child.log_path.name}: ignored SIGTERM for {STOP_TIMEOUT_SECONDS:.0f}s"
             )
-
-
-def run_baseline(round_: Round) -> Measurement:
-    """The pipeline's logic without the framework: the summaries it publishes are the
-    reference every pipeline drain is checked against."""
-    child, out, wall_s = _run_module(
-        round_,
-        BASELINE,
-        "bench.baseline",
-        "--grace-seconds",
-        str(shipped.GRACE_SECONDS),
-        "--max-message-bytes",
-        str(shipped.MAX_MESSAGE_BYTES),
-    )
-    summaries = [orjson.loads(line) for line in out.splitlines()]
-    return _measurement(BASELINE, round_, wall_s, [child], summaries)
 
 
 def run_bare_loop(round_: Round) -> Measurement:

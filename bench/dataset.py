@@ -4,8 +4,9 @@ Events come from the project's own generator (`make_event`, seeded, `device_type
 often as the generator leaves it out), with about 2% garbage in between. Event times are in the
 past and advance evenly over `WINDOWS` windows, so every window closes while the backlog is
 read; a message's Kafka timestamp is the time of the sequence (garbage takes its neighbour's).
-A few events break the order the way real ones do, so that the equality check covers the
-pipeline's time handling too: some were delayed past their interval's grace (late), some by
+A few events break the order the way real ones do, so that the check against the baseline
+(computed here, while the data is written: `baseline`) covers the pipeline's time handling
+too: some were delayed past their interval's grace (late), some by
 less (out of order, still counted in their interval), and some come from a clock far ahead
 (placed by their Kafka time). The topic is loaded once per run; every round of both
 contestants reads the same data.
@@ -21,7 +22,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
@@ -32,6 +33,7 @@ from login_stream.aggregation import MILLIS_PER_SECOND
 from login_stream.generator import ensure_topic, make_event, random_uuid
 
 from . import shipped
+from .baseline import Baseline
 from .broker import Connection, stored_messages
 
 SEED: Final = 20_241_031
@@ -69,6 +71,8 @@ class Dataset:
     partitions: int
     events: int
     last_ms: int  # event time of the last message: its interval is the last one with data
+    # What the pipeline must publish for this data, up to the last interval with data.
+    expected: list[dict[str, Any]]
 
     @property
     def last_interval_start_s(self) -> int:
@@ -86,6 +90,11 @@ def preload(
     # Aligned to a window, and one window clear of now, so all data is in closed intervals.
     first_s = now_s - now_s % window_s - span_s - window_s
     rng = random.Random(SEED)
+    baseline = Baseline(
+        window_s * MILLIS_PER_SECOND,
+        shipped.GRACE_SECONDS * MILLIS_PER_SECOND,
+        shipped.MAX_MESSAGE_BYTES,
+    )
     failures: list[str] = []
 
     def delivered(error: KafkaError | None, _message: Message) -> None:
@@ -109,15 +118,10 @@ def preload(
             else:
                 stamp_s = event_s + _clock_offset(rng)
                 value = orjson.dumps(make_event(rng, stamp_s, shipped.MISSING_PROBABILITY))
-            _produce(
-                producer,
-                topic,
-                index % partitions,
-                random_uuid(rng),
-                value,
-                event_s * MILLIS_PER_SECOND,
-                delivered,
-            )
+            partition = index % partitions
+            timestamp_ms = event_s * MILLIS_PER_SECOND
+            _produce(producer, topic, partition, random_uuid(rng), value, timestamp_ms, delivered)
+            baseline.add(partition, value, timestamp_ms)
             if (index + 1) % PROGRESS_EVERY == 0:
                 progress.update(task, completed=index + 1)
         remaining = producer.flush(FLUSH_TIMEOUT_SECONDS)
@@ -131,7 +135,11 @@ def preload(
     if stored != events:
         raise DatasetError(f"{topic} holds {stored} messages, not {events}")
     return Dataset(
-        topic=topic, partitions=partitions, events=events, last_ms=event_s * MILLIS_PER_SECOND
+        topic=topic,
+        partitions=partitions,
+        events=events,
+        last_ms=event_s * MILLIS_PER_SECOND,
+        expected=baseline.summaries(),
     )
 
 

@@ -1,6 +1,5 @@
 """One benchmark run: pre-load the data once per size, then alternate the contestants round by
-round, checking every pipeline drain against the baseline's before its figures are kept; last,
-time the merge step alone over as many partials as the large drain produced.
+round, checking every pipeline drain against the baseline before its figures are kept.
 
 Every contestant drains two sizes of input in every round. The report takes its CPU per event
 from the difference between them (the slope), so what a process spends once, on imports,
@@ -16,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 from rich.console import Console
@@ -23,27 +23,23 @@ from rich.console import Console
 from . import check
 from .broker import Connection, delete_run
 from .contestants import (
-    BASELINE,
     PIPELINE,
     Measurement,
     Round,
     run_bare_loop,
-    run_baseline,
     run_pipeline,
     run_quix_floor,
 )
 from .dataset import Dataset, preload
-from .merge_cost import merge_cost
 from .report import print_report, run_line
 
 Contestant = Callable[[Round], Measurement]
-# Alternating, so slow drifts of a shared machine hit every contestant alike. The baseline goes
-# first: its summaries are the reference the pipeline's are checked against.
-ORDER: tuple[Contestant, ...] = (run_baseline, run_pipeline, run_bare_loop)
+# Alternating, so slow drifts of a shared machine hit every contestant alike.
+ORDER: tuple[Contestant, ...] = (run_pipeline, run_bare_loop)
 
 
 class MismatchError(Exception):
-    """The pipeline's summaries differ from the baseline's; the message shows the first."""
+    """The pipeline's summaries differ from the baseline; the message shows the first."""
 
 
 def run_benchmark(
@@ -67,14 +63,13 @@ def run_benchmark(
         ]
         console.print(
             f"input partitions: {partitions}, pipeline instances: {instances}, "
-            "baseline and bare loop processes: 1"
+            "other contestants: 1 process"
         )
         contestants = (*ORDER, run_quix_floor) if quix_floor else ORDER
         connection_file = workdir / "connection.json"
         connection_file.touch(mode=0o600)
         connection_file.write_bytes(orjson.dumps(connection))
         runs: list[Measurement] = []
-        references: dict[str, list[dict[str, object]]] = {}
         for number in range(1, rounds + 1):
             for dataset in datasets:
                 for contestant in contestants:
@@ -97,33 +92,25 @@ def run_benchmark(
                                 instances,
                             )
                         )
-                    if run.contestant in (BASELINE, PIPELINE):
-                        run = _checked(run, dataset, references.setdefault(dataset.topic, []))
+                    if run.contestant == PIPELINE:
+                        run = _checked(run, dataset)
                     runs.append(run)
                     console.print(run_line(run), highlight=False, soft_wrap=True)
         console.print(
-            f"all {len(runs)} drains counted every message; every pipeline drain equals "
-            "the baseline's"
+            f"all {len(runs)} drains read every message; every pipeline drain equals the baseline"
         )
-        large = datasets[-1]
-        merge = merge_cost(references[large.topic], partitions, large.events, rounds)
-        print_report(console, runs, merge)
+        print_report(console, runs)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         delete_run(connection, marker, groups)
 
 
-def _checked(run: Measurement, dataset: Dataset, reference: list[dict[str, object]]) -> Measurement:
-    """`run` with its summaries cut to the intervals with data, once they match `reference`
-    and count every message. The first run on a dataset (the baseline's) becomes its
-    reference."""
-    summaries = check.with_data(run.summaries, dataset.last_interval_start_s)
+def _checked(run: Measurement, dataset: Dataset) -> Measurement:
+    """`run` with its summaries cut to the intervals with data, once they equal the baseline
+    and count every message."""
+    summaries: list[dict[str, Any]] = check.with_data(run.summaries, dataset.last_interval_start_s)
     label = f"{run.contestant} (round {run.round}, {run.events:,} events)"
-    problem = check.problems(label, summaries, reference or summaries, dataset.events)
+    problem = check.problems(label, summaries, dataset.expected, dataset.events)
     if problem is not None:
         raise MismatchError(problem)
-    if not reference:
-        if run.contestant == PIPELINE:
-            raise MismatchError("the pipeline ran before the baseline gave a reference")
-        reference.extend(summaries)
     return replace(run, summaries=summaries)

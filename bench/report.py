@@ -1,5 +1,5 @@
-"""The printed results: one row per run, the figures per event of each contestant, the merge's
-own cost, and the ratios.
+"""The printed results: the figures per event of each contestant, and the ratios (each run's
+own line is printed as it ends).
 
 Figures per event come from the slope between the two sizes each contestant drained in the
 same round: CPU per event is the extra CPU of the large drain over the small one, divided by
@@ -10,7 +10,7 @@ drain's. Each figure is the median over the rounds.
 With several pipeline instances, CPU per event is that of all instances together; each
 instance's share and each instance's peak RSS are shown beside it, and the peak RSS compared
 with the references is that of the largest instance (each process has its own memory).
-The last line printed is always the single line of ratios to both references, for scripts.
+The last line printed is always the single line of ratios to the references, for scripts.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from statistics import median
 from rich.console import Console
 from rich.table import Table
 
-from .contestants import BARE_LOOP, BASELINE, PIPELINE, QUIX_FLOOR, US_PER_S, Measurement
-from .merge_cost import MergeCost
+from .contestants import BARE_LOOP, PIPELINE, QUIX_FLOOR, US_PER_S, Measurement
 
 HEADERS = ("events/s", "CPU us/event", "peak RSS MiB")
 PER_INSTANCE_HEADERS = ("CPU us/event per instance", "peak RSS MiB per instance")
@@ -113,52 +112,29 @@ def run_line(run: Measurement) -> str:
     return line
 
 
-def merge_line(cost: MergeCost) -> str:
-    return (
-        f"merge alone: merge_partial over {cost.partials:,} partials in interval order "
-        f"({cost.partitions} per interval x {cost.intervals:,} intervals): "
-        f"{cost.us_per_partial:.2f} us/partial, "
-        f"{cost.us_per_event:.3f} us/event"
-    )
-
-
-def ratio_line(pipeline: Figures, bare_loop: Figures, baseline: Figures) -> str:
-    return (
+def ratio_line(pipeline: Figures, bare_loop: Figures, quix_floor: Figures | None) -> str:
+    line = (
         "ratio pipeline/bare_loop: "
         f"cpu_us_per_event {pipeline.cpu_us_per_event / bare_loop.cpu_us_per_event:.2f}x  "
-        f"peak_rss {pipeline.peak_rss_mib / bare_loop.peak_rss_mib:.2f}x | "
-        "pipeline/baseline: "
-        f"cpu_us_per_event {pipeline.cpu_us_per_event / baseline.cpu_us_per_event:.2f}x  "
-        f"events_per_s {pipeline.events_per_s / baseline.events_per_s:.2f}x  "
-        f"peak_rss {pipeline.peak_rss_mib / baseline.peak_rss_mib:.2f}x"
+        f"peak_rss {pipeline.peak_rss_mib / bare_loop.peak_rss_mib:.2f}x"
     )
-
-
-def print_report(console: Console, runs: Sequence[Measurement], merge: MergeCost) -> None:
-    # Per-instance columns only when there is more than one instance to tell apart.
-    per_instance = PER_INSTANCE_HEADERS if any(len(run.processes) > 1 for run in runs) else ()
-    every_run = Table(title="Every run", title_justify="left")
-    for column in ("round", "contestant", "events", "wall s", "CPU s", *HEADERS, *per_instance):
-        every_run.add_column(column, justify="left" if column == "contestant" else "right")
-    every_run.add_column("intervals", justify="right")
-    for run in runs:
-        figures = Figures.of(run)
-        every_run.add_row(
-            str(run.round),
-            run.contestant,
-            f"{run.events:,}",
-            f"{run.wall_s:.2f}",
-            f"{run.cpu_s:.2f}",
-            *figures.cells(),
-            *(figures.per_instance_cells() if per_instance else ()),
-            str(len(run.summaries)) if run.summaries else "",
+    if quix_floor is not None:
+        line += (
+            " | pipeline/quix_floor: "
+            f"cpu_us_per_event {pipeline.cpu_us_per_event / quix_floor.cpu_us_per_event:.2f}x  "
+            f"events_per_s {pipeline.events_per_s / quix_floor.events_per_s:.2f}x"
         )
-    console.print(every_run)
+    return line
 
+
+def print_report(console: Console, runs: Sequence[Measurement]) -> None:
+    # Per-instance columns only when there is more than one instance to tell apart (each
+    # run's own figures were printed as it ended, by `run_line`).
+    per_instance = PER_INSTANCE_HEADERS if any(len(run.processes) > 1 for run in runs) else ()
     present = {run.contestant for run in runs}
     by_contestant = {
         name: medians(slopes(runs, name))
-        for name in (PIPELINE, QUIX_FLOOR, BASELINE, BARE_LOOP)
+        for name in (PIPELINE, QUIX_FLOOR, BARE_LOOP)
         if name in present
     }
     bare_loop_cpu = by_contestant[BARE_LOOP].cpu_us_per_event
@@ -179,7 +155,8 @@ def print_report(console: Console, runs: Sequence[Measurement], merge: MergeCost
             *(figures.per_instance_cells() if per_instance else ()),
         )
     console.print(summary)
-    console.print(merge_line(merge), highlight=False, soft_wrap=True)
     # Plain print: rich would wrap the line at the terminal width.
-    ratios = ratio_line(by_contestant[PIPELINE], by_contestant[BARE_LOOP], by_contestant[BASELINE])
+    ratios = ratio_line(
+        by_contestant[PIPELINE], by_contestant[BARE_LOOP], by_contestant.get(QUIX_FLOOR)
+    )
     print(ratios, flush=True)

@@ -119,7 +119,7 @@ def test_the_benchmark_connects_every_client_through_sasl_ssl(
 ) -> None:
     """`make bench` against a secured cluster: its own clients, its references and the
     processors it starts all take the security settings, and every pipeline drain still
-    equals the baseline's (the benchmark exits 1 otherwise)."""
+    equals the baseline (the benchmark exits 1 otherwise)."""
     env = {**os.environ, **secure_settings(secured_broker, PASSWORD), "PYTHONPATH": str(REPO)}
     bench = subprocess.run(
         [
