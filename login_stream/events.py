@@ -132,16 +132,9 @@ def placed_late(record: Record, at_ms: int) -> Record:
     dead-lettered and counted as invalid, a tick counts as nothing) and only moves in time.
     """
     if record["kind"] == LOGIN:
-        return {
-            "kind": LATE,
-            "reason": LATE,
-            "original": record["original"],
-            "key": record["key"],
-            "at_ms": at_ms,
-        }
-    placed = record.copy()
-    placed["at_ms"] = at_ms
-    return placed
+        late: LateRecord = {**_dead_letter_of(record, LATE), "kind": LATE, "at_ms": at_ms}
+        return late
+    return _moved(record, at_ms)
 
 
 def placed_future(record: Record, at_ms: int) -> Record:
@@ -153,13 +146,22 @@ def placed_future(record: Record, at_ms: int) -> Record:
     as invalid, dead-lettered whole); anything else keeps its kind and only moves in time.
     """
     if record["kind"] == LOGIN:
-        return {
-            "kind": INVALID,
-            "reason": FUTURE,
-            "original": record["original"],
-            "key": record["key"],
-            "at_ms": at_ms,
-        }
+        future: InvalidRecord = {**_dead_letter_of(record, FUTURE), "kind": INVALID, "at_ms": at_ms}
+        return future
+    return _moved(record, at_ms)
+
+
+class _DeadLetterFields(TypedDict):
+    reason: str
+    original: bytes
+    key: bytes | None
+
+
+def _dead_letter_of(login: LoginRecord, reason: str) -> _DeadLetterFields:
+    return {"reason": reason, "original": login["original"], "key": login["key"]}
+
+
+def _moved(record: Record, at_ms: int) -> Record:
     placed = record.copy()
     placed["at_ms"] = at_ms
     return placed
