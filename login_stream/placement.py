@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from quixstreams import message_context
+from quixstreams.models import MessageContext
 
 from .aggregation import MILLIS_PER_SECOND, closed_until, is_closed, placement_time
 from .events import Record, placed_future, placed_late
@@ -75,7 +76,9 @@ class Placement:
         self._by_event_time = by_event_time
         self._future_tolerance_ms = future_tolerance_ms
         self._clock = clock
-        self._latest_step: StepBounds | None = None
+        # The record that last moved time, with the watermark before and after it: kept as
+        # they are, since most records move time and few close an interval (`bounds_of`).
+        self._latest_step: tuple[MessageContext, int | None, int] | None = None
         self._future_logged_at = -FUTURE_LOG_SECONDS
         self._future_held_back = 0
 
@@ -101,19 +104,22 @@ class Placement:
     def bounds_of(self, source: tuple[str, int, int]) -> StepBounds | None:
         """The bounds of the step of the record read from `source` (topic, partition,
         offset), if that record moved its partition's time; None otherwise."""
-        step = self._latest_step
-        return step if step is not None and step.source == source else None
-
-    def _advance(self, state: KeyValueState, watermark_ms: int | None, timestamp_ms: int) -> None:
-        state.set(WATERMARK_STATE_KEY, timestamp_ms)
-        context = message_context()
-        self._latest_step = StepBounds(
-            source=(context.topic, context.partition, context.offset),
+        if self._latest_step is None:
+            return None
+        context, watermark_ms, timestamp_ms = self._latest_step
+        if (context.topic, context.partition, context.offset) != source:
+            return None
+        return StepBounds(
+            source=source,
             closed_before_ms=None
             if watermark_ms is None
             else closed_until(watermark_ms, self._duration_ms, self._grace_ms),
             closed_until_ms=closed_until(timestamp_ms, self._duration_ms, self._grace_ms),
         )
+
+    def _advance(self, state: KeyValueState, watermark_ms: int | None, timestamp_ms: int) -> None:
+        state.set(WATERMARK_STATE_KEY, timestamp_ms)
+        self._latest_step = (message_context(), watermark_ms, timestamp_ms)
 
     def _place_future(
         self,
