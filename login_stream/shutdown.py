@@ -48,7 +48,9 @@ class StopDeadline:
         self._graceful_seconds = graceful_seconds
         self._describe = describe
         self._disarmed = threading.Event()
-        self._armed = threading.Lock()
+        # Re-entrant: a second SIGTERM runs its handler in the main thread, possibly while
+        # the first one's is inside `arm`; a plain lock would hang the process for good.
+        self._armed = threading.RLock()
         self._thread: threading.Thread | None = None
 
     def arm(self, error: BaseException | None, failed: bool) -> None:
@@ -86,7 +88,8 @@ class BoundedStopApplication(Application):
         super().__init__(*args, **kwargs)
         self._deadline = deadline
         self._finished = threading.Event()
-        self._stopping = threading.Lock()
+        # Re-entrant for the same reason as `StopDeadline._armed`.
+        self._stopping = threading.RLock()
         self._repeater: threading.Thread | None = None
         self._failure: Exception | None = None
 
