@@ -68,6 +68,10 @@ class Usage:
     cpu_s: float
     peak_rss_kib: int  # ru_maxrss is in KiB on Linux
 
+    @property
+    def peak_rss_mib(self) -> float:
+        return self.peak_rss_kib / KIB_PER_MIB
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -88,22 +92,12 @@ class Measurement:
 
     @property
     def cpu_us_per_event(self) -> float:
-        """The CPU of all processes per event."""
         return self.cpu_s * US_PER_S / self.events
 
     @property
-    def cpu_us_per_event_each(self) -> tuple[float, ...]:
-        """Each process's CPU per event: its share of the whole, so they add up to it."""
-        return tuple(process.cpu_s * US_PER_S / self.events for process in self.processes)
-
-    @property
-    def peak_rss_mib_each(self) -> tuple[float, ...]:
-        return tuple(process.peak_rss_kib / KIB_PER_MIB for process in self.processes)
-
-    @property
     def peak_rss_mib(self) -> float:
-        """The largest process's peak resident set size: each has its own memory."""
-        return max(self.peak_rss_mib_each)
+        """The largest process's: each has its own memory."""
+        return max(process.peak_rss_mib for process in self.processes)
 
 
 @dataclass(frozen=True)
@@ -139,7 +133,7 @@ class Child:
                 argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
             )
         self.exit_code: int | None = None
-        self.usage: resource.struct_rusage | None = None
+        self.usage: Usage | None = None
 
     def poll(self) -> bool:
         """True once the child has exited (and has been reaped)."""
@@ -172,13 +166,9 @@ class Child:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-LOG_TAIL_LINES:]) or "(no output)"
 
-    def usage_account(self) -> Usage:
-        assert self.usage is not None, "measured only after the child was reaped"
-        return Usage(float(self.usage.ru_utime + self.usage.ru_stime), int(self.usage.ru_maxrss))
-
     def _reaped(self, status: int, usage: resource.struct_rusage) -> None:
         self.exit_code = os.waitstatus_to_exitcode(status)
-        self.usage = usage
+        self.usage = Usage(usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
         # Popen must not wait for a pid that is already reaped.
         self._process.returncode = self.exit_code
 
@@ -255,52 +245,25 @@ def _stop(children: Sequence[Child]) -> None:
 def run_bare_loop(round_: Round) -> Measurement:
     """The yardstick: it publishes nothing to compare, so only the messages it read are
     checked."""
-    return _run_reader(round_, BARE_LOOP, "bench.bare_loop")
+    return _run_reference(round_, BARE_LOOP, "bench.bare_loop")
 
 
 def run_quix_floor(round_: Round) -> Measurement:
     """The framework's floor (see `bench.quix_floor`): checked like the bare loop."""
     state_dir = str(round_.workdir / "quix-floor-state")
-    return _run_reader(
-        round_,
-        QUIX_FLOOR,
-        "bench.quix_floor",
-        "--grace-seconds",
-        str(shipped.GRACE_SECONDS),
-        "--state-dir",
-        state_dir,
+    grace = str(shipped.GRACE_SECONDS)
+    return _run_reference(
+        round_, QUIX_FLOOR, "bench.quix_floor", "--grace-seconds", grace, "--state-dir", state_dir
     )
 
 
-def _run_reader(round_: Round, label: str, module: str, *args: str) -> Measurement:
-    child, out, wall_s = _run_module(round_, label, module, *args)
-    read = orjson.loads(out)["read"]
-    if read != round_.dataset.events:
-        raise ContestantError(f"the {label} read {read} messages, not {round_.dataset.events}")
-    return _measurement(label, round_, wall_s, [child], [])
-
-
-def _run_module(round_: Round, label: str, module: str, *args: str) -> tuple[Child, bytes, float]:
-    """Run `python -m module` on the round's input to its end; returns the reaped child, what
-    it wrote, and its wall time from its first message to its result."""
-    out = round_.workdir / f"{label}.out"
-    timing = round_.workdir / f"{label}-timing.json"
-    argv = [
-        sys.executable,
-        "-m",
-        module,
-        "--connection",
-        str(round_.connection_file),
-        "--topic",
-        round_.dataset.topic,
-        "--out",
-        str(out),
-        "--timing",
-        str(timing),
-        "--window-seconds",
-        str(shipped.WINDOW_SECONDS),
-        *args,
-    ]
+def _run_reference(round_: Round, label: str, module: str, *args: str) -> Measurement:
+    """Run `python -m module` on the round's input to its end; its wall time runs from its
+    first message to its result, as it reports them."""
+    out, timing = round_.workdir / f"{label}.out", round_.workdir / f"{label}-timing.json"
+    argv = [sys.executable, "-m", module, "--connection", str(round_.connection_file)]
+    argv += ["--topic", round_.dataset.topic, "--out", str(out), "--timing", str(timing)]
+    argv += ["--window-seconds", str(shipped.WINDOW_SECONDS), *args]
     deadline = round_.new_deadline()
     child = Child(argv, os.environ, round_.workdir / f"{label}.log")
     try:
@@ -310,8 +273,11 @@ def _run_module(round_: Round, label: str, module: str, *args: str) -> tuple[Chi
         child.kill()
     if child.exit_code != 0:
         raise ContestantError(f"the {label} exited with {child.exit_code}\n{child.log_tail()}")
+    read = orjson.loads(out.read_bytes())["read"]
+    if read != round_.dataset.events:
+        raise ContestantError(f"the {label} read {read} messages, not {round_.dataset.events}")
     times = orjson.loads(timing.read_bytes())
-    return child, out.read_bytes(), times["done_at"] - times["first_message_at"]
+    return _measurement(label, round_, times["done_at"] - times["first_message_at"], [child], [])
 
 
 def _reader(connection: Connection, topic: str) -> Consumer:
@@ -389,6 +355,6 @@ def _measurement(
         round=round_.number,
         events=round_.dataset.events,
         wall_s=wall_s,
-        processes=tuple(child.usage_account() for child in children),
+        processes=tuple(child.usage for child in children if child.usage is not None),
         summaries=summaries,
     )
