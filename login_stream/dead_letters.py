@@ -14,7 +14,6 @@ from quixstreams.models.types import HeadersTuples
 
 from .events import DeadLetter, Record, is_dead_letter
 from .metrics import Metrics
-from .placement import KeyValueState
 from .quix_internals import produce_inline
 
 REASON_HEADER: Final = "dlq-reason"
@@ -22,24 +21,28 @@ TOPIC_HEADER: Final = "dlq-source-topic"
 PARTITION_HEADER: Final = "dlq-source-partition"
 OFFSET_HEADER: Final = "dlq-source-offset"
 
-PlaceStep = Callable[[Record, Any, int, Any, KeyValueState], Record]
+# Places a record, given its Kafka timestamp and its partition's watermark (see `placement`).
+PlaceStep = Callable[[Record, int, int | None], Record]
 
 
 def place_and_write_dead_letters(
-    sdf: StreamingDataFrame, place: PlaceStep, dlq_topic: Topic, metrics: Metrics
+    sdf: StreamingDataFrame,
+    place: PlaceStep,
+    watermark: Callable[[], int | None],
+    dlq_topic: Topic,
+    metrics: Metrics,
 ) -> StreamingDataFrame:
-    """Place every record in time (`place`), write the invalid, late and future ones to
-    `dlq_topic`, and pass every record on.
+    """Place every record in time (`place`, against the `watermark` of the record's
+    partition), write the invalid, late and future ones to `dlq_topic`, and pass every record
+    on.
 
     They are produced in line (`quix_internals.produce_inline`), not through a branch, and
     placing and writing share one step: each step costs Quix's per-record machinery, and a
     record is known to be late only once it is placed.
     """
 
-    def step(
-        record: Record, key: Any, timestamp_ms: int, headers: Any, state: KeyValueState
-    ) -> Record:
-        placed = place(record, key, timestamp_ms, headers, state)
+    def step(record: Record, _key: Any, timestamp_ms: int, headers: Any) -> Record:
+        placed = place(record, timestamp_ms, watermark())
         if is_dead_letter(placed):
             letter = cast(DeadLetter, placed)
             headers = dead_letter_headers(letter, headers)
@@ -47,7 +50,7 @@ def place_and_write_dead_letters(
             metrics.dead_letter_written(letter["reason"])
         return placed
 
-    return sdf.apply(step, stateful=True, metadata=True)
+    return sdf.apply(step, metadata=True)
 
 
 def dead_letter_headers(record: DeadLetter, headers: HeadersTuples | None) -> HeadersTuples:

@@ -8,7 +8,7 @@ connects them:
 
     user-login[p] --> read_message --+
                                      +--> one key per partition (in place)
-    clock ticks[p] ------------------+      --> placed in time: late, future (state)
+    clock ticks[p] ------------------+      --> placed in time against the window's: late, future
           --> invalid or late: original message, reason, origin headers --> DLQ topic
           --> tumbling window (reduce) --> partial counts of partition p, with the bounds
               of the step that closed it --> partials topic
@@ -37,6 +37,8 @@ import functools
 from typing import Final
 
 from quixstreams import Application
+from quixstreams.dataframe import StreamingDataFrame
+from quixstreams.dataframe.windows.time_based import TimeWindow
 
 from .aggregation import MILLIS_PER_SECOND, count_record, has_messages, log_summary, start_interval
 from .clock import Ticker
@@ -46,7 +48,7 @@ from .events import read_message
 from .merge import merge_in_state
 from .metrics import Metrics
 from .placement import Placement, partial_of_window, placed_time
-from .quix_internals import produce_to_partition, rekey_in_place
+from .quix_internals import produce_to_partition, rekey_in_place, window_time
 from .settings import Settings
 from .topics import check_partitions_unchanged, created_with
 
@@ -56,6 +58,13 @@ PARTITION_KEY: Final = "all"
 # The name of the re-key step; it names the first stage's state stores and changelogs.
 REKEY_NAME: Final = "global"
 WINDOW_NAME: Final = "login-interval"
+
+
+def login_window(sdf: StreamingDataFrame, duration_ms: int, grace_ms: int) -> TimeWindow:
+    """The first stage's window on `sdf`: each interval's counts, in a store of its own."""
+    return sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME).reduce(
+        reducer=count_record, initializer=start_interval
+    )
 
 
 def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ticker:
@@ -112,16 +121,15 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ti
         functools.partial(read_message, max_bytes=settings.max_message_bytes), metadata=True
     )
     sdf = rekey_in_place(records.concat(app.dataframe(clock_topic)), REKEY_NAME, PARTITION_KEY)
-    sdf = place_and_write_dead_letters(sdf, placement.place, dlq_topic, metrics)
+    # Placing reads the partition's time from the window's store (see `placement`).
+    window_name = login_window(sdf, duration_ms, grace_ms).name
+    watermark = window_time(sdf, window_name, PARTITION_KEY)
+    sdf = place_and_write_dead_letters(sdf, placement.place, watermark, dlq_topic, metrics)
     sdf = sdf.set_timestamp(placed_time)
-    sdf = (
-        sdf.tumbling_window(duration_ms=duration_ms, grace_ms=grace_ms, name=WINDOW_NAME)
-        .reduce(reducer=count_record, initializer=start_interval)
-        # Closing by partition checks one timestamp per record instead of scanning the key's
-        # windows; it may let a record into an interval that has already closed, but placing
-        # has moved every such record on.
-        .final(closing_strategy="partition")
-    )
+    # Closing by partition checks one timestamp per record instead of scanning the key's
+    # windows; it may let a record into an interval that has already closed, but placing
+    # has moved every such record on.
+    sdf = login_window(sdf, duration_ms, grace_ms).final(closing_strategy="partition")
     sdf = sdf.apply(
         functools.partial(partial_of_window, partitions=partitions, placement=placement)
     )

@@ -1,7 +1,7 @@
 """Placing records in time, per input partition: the first stage's clock.
 
-Every record gets the time that places it in an interval (`at_ms`). The step keeps the
-latest time seen in the partition (its *watermark*, in Quix state) and applies three rules:
+Every record gets the time that places it in an interval (`at_ms`), judged against the
+latest time the partition has seen (its *watermark*) by three rules:
 
 * *On time.* A record whose interval is still open keeps its own time.
 * *Late.* A record whose interval has closed is re-placed at the watermark, in the interval
@@ -11,6 +11,12 @@ latest time seen in the partition (its *watermark*, in Quix state) and applies t
   watermark (a login becomes an invalid record with the reason `future`). Trusted, one
   producer with a wrong clock would close every interval up to its time at once and make
   every honest event after it late.
+
+The watermark is the greatest `at_ms` placed so far, which is the latest timestamp the window
+itself keeps for the partition's key: every placed record goes on to the window, which
+stores its time in the same checkpoint. So the step reads the window's time (see
+`quix_internals.window_time`) rather than keeping a copy in a store of its own, which cost a
+state read per record.
 
 The step also notes the *bounds* of each record's step through the window: up to which
 interval end the partition's intervals had closed before the record, and up to which they
@@ -26,7 +32,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from quixstreams import message_context
 from quixstreams.models import MessageContext
@@ -38,17 +44,8 @@ from .topics import check_partition_known
 
 logger = logging.getLogger(__name__)
 
-WATERMARK_STATE_KEY: Final = "watermark_ms"
 # A stream of records from a clock far ahead would otherwise log one line each.
 FUTURE_LOG_SECONDS: Final = 10.0
-
-
-class KeyValueState(Protocol):
-    """The two calls of Quix's `State` the step makes."""
-
-    def get(self, key: str, default: Any = None) -> Any: ...
-
-    def set(self, key: str, value: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -82,20 +79,19 @@ class Placement:
         self._future_logged_at = -FUTURE_LOG_SECONDS
         self._future_held_back = 0
 
-    def place(
-        self, record: Record, _key: Any, record_ms: int, _headers: Any, state: KeyValueState
-    ) -> Record:
-        """Place `record` in time (the rules in the module docstring)."""
+    def place(self, record: Record, record_ms: int, watermark_ms: int | None) -> Record:
+        """Place `record`, of Kafka timestamp `record_ms`, in its partition whose watermark is
+        `watermark_ms` (None before its first record), by the rules in the module docstring.
+        The watermark after it is the greater of `watermark_ms` and the returned `at_ms`."""
         if self._by_event_time:
             timestamp_ms = placement_time(record, record_ms, self._grace_ms)
         else:
             timestamp_ms = record_ms
-        watermark_ms: int | None = state.get(WATERMARK_STATE_KEY)
         if watermark_ms is None or timestamp_ms > watermark_ms:
             now_ms = int(self._clock() * MILLIS_PER_SECOND)
             if timestamp_ms - now_ms > self._future_tolerance_ms:
-                return self._place_future(record, timestamp_ms, now_ms, watermark_ms, state)
-            self._advance(state, watermark_ms, timestamp_ms)
+                return self._place_future(record, timestamp_ms, now_ms, watermark_ms)
+            self._moved_time(watermark_ms, timestamp_ms)
         elif is_closed(timestamp_ms, watermark_ms, self._duration_ms, self._grace_ms):
             return placed_late(record, watermark_ms)
         record["at_ms"] = timestamp_ms
@@ -117,8 +113,7 @@ class Placement:
             closed_until_ms=closed_until(timestamp_ms, self._duration_ms, self._grace_ms),
         )
 
-    def _advance(self, state: KeyValueState, watermark_ms: int | None, timestamp_ms: int) -> None:
-        state.set(WATERMARK_STATE_KEY, timestamp_ms)
+    def _moved_time(self, watermark_ms: int | None, timestamp_ms: int) -> None:
         self._latest_step = (message_context(), watermark_ms, timestamp_ms)
 
     def _place_future(
@@ -127,11 +122,10 @@ class Placement:
         timestamp_ms: int,
         now_ms: int,
         watermark_ms: int | None,
-        state: KeyValueState,
     ) -> Record:
         if watermark_ms is None:
             # The partition's first record: its time starts at the processor's clock.
-            self._advance(state, None, now_ms)
+            self._moved_time(None, now_ms)
             at_ms = now_ms
         else:
             at_ms = watermark_ms

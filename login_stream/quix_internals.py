@@ -16,13 +16,15 @@ Relied on without a private name (tested, not called here):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from quixstreams import message_context
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.models import Row
 from quixstreams.models.topics import Topic
+from quixstreams.state.types import WindowedState
 
 QUIX_VERSION: Final = "3.28.1"
 
@@ -77,6 +79,36 @@ def rekey_in_place(sdf: StreamingDataFrame, name: str, key: str) -> StreamingDat
     deserializer, so its windows would skip such a message.
     """
     return sdf._single_partition_groupby(name, lambda _record: key)
+
+
+def window_time(sdf: StreamingDataFrame, window_name: str, key: str) -> Callable[[], int | None]:
+    """A reader of the latest time the window `window_name` of `sdf` has stored for `key`
+    in the partition of the record being processed (None before the partition's first
+    record), as of that record: the window's store transaction of the current checkpoint
+    (`sdf.processing_context.checkpoint.get_store_transaction`), read through the public
+    `WindowedTransactionState.get_latest_timestamp`.
+
+    The public alternative, a stateful step keeping its own copy of that time, costs a state
+    read per record (about 4 us of the pipeline's 40 in the benchmark) and a second store."""
+    context = sdf.processing_context
+    stream_id = sdf.stream_id
+    # Per partition, the transaction last seen and its state for `key`: a state is made per
+    # transaction, not per record (a new checkpoint brings a new transaction).
+    states: dict[int, tuple[object, WindowedState[Any, Any]]] = {}
+
+    def latest() -> int | None:
+        partition = message_context().partition
+        transaction = context.checkpoint.get_store_transaction(
+            stream_id=stream_id, partition=partition, store_name=window_name
+        )
+        cached = states.get(partition)
+        if cached is None or cached[0] is not transaction:
+            state = cast(WindowedState[Any, Any], transaction.as_state(prefix=key))
+            cached = states[partition] = (transaction, state)
+        # Quix answers 0 for a key it has not seen.
+        return cached[1].get_latest_timestamp() or None
+
+    return latest
 
 
 def produce_inline(

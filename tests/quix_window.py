@@ -70,6 +70,11 @@ class QuixWindow:
         finally:
             self._window._on_expired_window = before  # type: ignore[method-assign]
 
+    def latest_time(self) -> int | None:
+        """The latest record time the window has stored for the key, as the processor's
+        placing step reads it (`quix_internals.window_time`)."""
+        return self._transaction.as_state(prefix=KEY).get_latest_timestamp() or None
+
     def checkpoint(self) -> None:
         """End the current transaction as a Quix checkpoint does, and start the next."""
         self._transaction.prepare()

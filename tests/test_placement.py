@@ -11,8 +11,7 @@ from quixstreams.context import set_message_context
 from quixstreams.models import MessageContext
 
 from login_stream.events import InvalidRecord, LoginRecord, Record, TickRecord
-from login_stream.placement import WATERMARK_STATE_KEY, Placement, StepBounds
-from tests.plain_state import DictState
+from login_stream.placement import Placement, StepBounds
 
 DURATION = 10_000
 GRACE = 2_000
@@ -31,10 +30,17 @@ def placement(by_event_time: bool = False, now_ms: int = NOW_MS) -> Placement:
     )
 
 
+class Partition:
+    """A partition's watermark as the window keeps it: the greatest time placed in it."""
+
+    def __init__(self) -> None:
+        self.watermark: int | None = None
+
+
 def place(
     record: Record,
     record_ms: int,
-    state: DictState,
+    partition: Partition,
     by_event_time: bool = False,
     step: Placement | None = None,
     offset: int = 0,
@@ -43,7 +49,9 @@ def place(
     context = contextvars.copy_context()
     context.run(set_message_context, MessageContext("in", 0, offset, 0))
     chosen = step or placement(by_event_time)
-    return context.run(chosen.place, record, "all", record_ms, None, state)
+    placed = context.run(chosen.place, record, record_ms, partition.watermark)
+    partition.watermark = max(partition.watermark or placed["at_ms"], placed["at_ms"])
+    return placed
 
 
 def login(event_ms: int | None = None) -> LoginRecord:
@@ -58,31 +66,31 @@ def login(event_ms: int | None = None) -> LoginRecord:
 
 
 def test_time_only_moves_forward_and_on_time_records_keep_their_time() -> None:
-    state = DictState()
+    state = Partition()
     assert place(login(), 25_000, state) == {**login(), "at_ms": 25_000}
-    assert state.values[WATERMARK_STATE_KEY] == 25_000
+    assert state.watermark == 25_000
     # Older, but its interval [20 s, 30 s) is open; and one at the watermark itself.
     assert place(login(), 21_000, state) == {**login(), "at_ms": 21_000}
     assert place(login(), 25_000, state) == {**login(), "at_ms": 25_000}
     # The previous interval [10 s, 20 s) closes at 22 s: at 25 s it has closed.
     assert place(login(), 19_999, state)["kind"] == "late"
-    assert state.values[WATERMARK_STATE_KEY] == 25_000
+    assert state.watermark == 25_000
 
 
 def test_by_event_time_the_event_places_itself_unless_its_clock_is_ahead() -> None:
-    state = DictState()
+    state = Partition()
     assert place(login(event_ms=24_000), 30_000, state, by_event_time=True)["at_ms"] == 24_000
-    assert state.values[WATERMARK_STATE_KEY] == 24_000
+    assert state.watermark == 24_000
     # Beyond its Kafka time by more than the grace period: its Kafka time places it.
     ahead = place(login(event_ms=99_000), 30_000, state, by_event_time=True)
     assert ahead["at_ms"] == 30_000
     # Without event time, the Kafka time places every record.
     assert place(login(event_ms=24_000), 30_500, state)["at_ms"] == 30_500
-    assert state.values[WATERMARK_STATE_KEY] == 30_500
+    assert state.watermark == 30_500
 
 
 def test_a_late_login_is_counted_now_and_late_ticks_and_invalids_keep_their_kind() -> None:
-    state = DictState()
+    state = Partition()
     place(login(), 40_000, state)
 
     late = place(login(), 5_000, state)
@@ -103,11 +111,11 @@ def test_a_late_login_is_counted_now_and_late_ticks_and_invalids_keep_their_kind
     }
     assert place(tick, 5_000, state) == {"kind": "tick", "at_ms": 40_000}
     assert place(invalid, 5_000, state) == {**invalid, "at_ms": 40_000}
-    assert state.values[WATERMARK_STATE_KEY] == 40_000
+    assert state.watermark == 40_000
 
 
 def test_a_record_stamped_beyond_the_tolerance_never_moves_time() -> None:
-    state = DictState()
+    state = Partition()
     place(login(), 40_000, state)
     ahead = NOW_MS + FUTURE_TOLERANCE + 1
     # A login becomes invalid ("future"), placed at the partition's current time.
@@ -118,14 +126,14 @@ def test_a_record_stamped_beyond_the_tolerance_never_moves_time() -> None:
         "key": b"k",
         "at_ms": 40_000,
     }
-    assert state.values[WATERMARK_STATE_KEY] == 40_000
+    assert state.watermark == 40_000
     # Within the tolerance it is trusted, and moves time.
     assert place(login(), NOW_MS + FUTURE_TOLERANCE, state)["at_ms"] == NOW_MS + FUTURE_TOLERANCE
-    assert state.values[WATERMARK_STATE_KEY] == NOW_MS + FUTURE_TOLERANCE
+    assert state.watermark == NOW_MS + FUTURE_TOLERANCE
 
 
 def test_by_event_time_a_future_event_and_record_time_is_still_future() -> None:
-    state = DictState()
+    state = Partition()
     place(login(), 40_000, state, by_event_time=True)
     ahead = NOW_MS + 3_600_000
     placed = place(login(event_ms=ahead), ahead, state, by_event_time=True)
@@ -133,11 +141,11 @@ def test_by_event_time_a_future_event_and_record_time_is_still_future() -> None:
 
 
 def test_future_ticks_and_invalids_keep_their_kind_and_a_first_record_starts_at_the_clock() -> None:
-    state = DictState()
+    state = Partition()
     ahead = NOW_MS + 3_600_000
     tick: TickRecord = {"kind": "tick"}
     assert place(tick, ahead, state) == {"kind": "tick", "at_ms": NOW_MS}
-    assert state.values[WATERMARK_STATE_KEY] == NOW_MS
+    assert state.watermark == NOW_MS
     invalid: InvalidRecord = {
         "kind": "invalid",
         "reason": "not utf-8",
@@ -150,7 +158,7 @@ def test_future_ticks_and_invalids_keep_their_kind_and_a_first_record_starts_at_
 def test_future_records_are_logged_once_per_period_with_the_count_held_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    state = DictState()
+    state = Partition()
     step = placement()
     place(login(), 40_000, state, step=step)
     with caplog.at_level(logging.WARNING, logger="login_stream.placement"):
@@ -162,7 +170,7 @@ def test_future_records_are_logged_once_per_period_with_the_count_held_back(
 
 
 def test_each_step_that_moves_time_gives_the_interval_ends_it_closes_between() -> None:
-    state = DictState()
+    state = Partition()
     step = placement()
     place(login(), 21_000, state, step=step, offset=1)
     assert step.bounds_of(("in", 0, 1)) == StepBounds(("in", 0, 1), None, 10_000)

@@ -34,7 +34,6 @@ from login_stream.merge import (
     merge_partial,
 )
 from login_stream.placement import Placement, partial_of_window
-from tests.plain_state import DictState
 from tests.quix_window import QuixWindow
 from tests.support import encode
 
@@ -148,7 +147,6 @@ class FirstStage:
     def __init__(self, path: Path, partition: int, partitions: int) -> None:
         self.partition = partition
         self.partitions = partitions
-        self.state = DictState()
         self.window = QuixWindow(path, DURATION, GRACE)
         self.placement = Placement(
             duration_ms=DURATION,
@@ -169,8 +167,9 @@ class FirstStage:
             record: Any = tick
         else:
             record = parse_login(message.value, MAX_MESSAGE_BYTES, None)
+        # The partition's time is the window's own, as in the processor.
         placed = context.run(
-            self.placement.place, record, "all", message.timestamp_ms, None, self.state
+            self.placement.place, record, message.timestamp_ms, self.window.latest_time()
         )
         closed = self.window.process(dict(placed), placed["at_ms"])
         return [
