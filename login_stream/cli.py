@@ -29,7 +29,7 @@ from .metrics import Metrics
 from .pipeline import build_pipeline
 from .quix_internals import installed_version, version_mismatch
 from .settings import ConfigError, Settings, load_settings
-from .shutdown import StopDeadline, StopRequests
+from .shutdown import StopDeadline, StopRequests, arm_on_stop_signals
 
 logger = logging.getLogger("login_stream")
 
@@ -150,6 +150,7 @@ def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -
         settings.shutdown_timeout_seconds,
         functools.partial(describe_failure, settings=settings),
     )
+    arm_on_stop_signals(deadline)
     try:
         app = build_application(settings, deadline, on_message_processed=progress.record_processed)
         stop_requests.attach(app)

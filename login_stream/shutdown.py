@@ -5,7 +5,8 @@ partition assignment (a state store that cannot be opened or recovered, say) lib
 close waits for a rebalance that never completes: the process hangs, ignores SIGTERM, and an
 orchestrator sees it alive. So every stop, graceful or failed, arms a deadline; a process
 still running when it expires logs why and ends itself with exit code 1, which an
-orchestrator reports and restarts.
+orchestrator reports and restarts. A stop signal arms it from a thread of its own, so a main
+thread blocked inside the Kafka client cannot hold it up (`arm_on_stop_signals`).
 
 A stop request must also not get lost. Quix marks itself running only once its consumer is
 set up, which takes a second or more, and that mark overwrites a stop that arrived meanwhile
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_STUCK: Final = 1
 STOP_REPEAT_SECONDS: Final = 0.05
+SIGNAL_READ_BYTES: Final = 64
 
 
 class StopDeadline:
@@ -78,6 +81,28 @@ class StopDeadline:
         for handler in logging.getLogger().handlers:
             handler.flush()
         os._exit(EXIT_STUCK)
+
+
+def arm_on_stop_signals(deadline: StopDeadline) -> None:
+    """Arm `deadline` on every SIGTERM and SIGINT from a thread of its own.
+
+    Python runs signal handlers in the main thread only, between two bytecodes: a main thread
+    blocked inside the Kafka client (librdkafka's `send_offsets_to_transaction` can wait
+    without a timeout when a group coordinator goes away) would never run them, and the stop
+    would be lost. The C-level handler still writes each signal's number to the wakeup file
+    descriptor, which this thread reads. The handlers in Python still do the graceful stop.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    stops = {signal.SIGTERM.value, signal.SIGINT.value}
+
+    def watch() -> None:
+        while True:
+            if stops.intersection(os.read(read_fd, SIGNAL_READ_BYTES)):
+                deadline.arm(None, failed=False)
+
+    threading.Thread(target=watch, name="login-stream-stop-signals", daemon=True).start()
 
 
 class BoundedStopApplication(Application):
