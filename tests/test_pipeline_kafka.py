@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import random
 import signal
+import uuid
 from pathlib import Path
 
 import orjson
+from confluent_kafka.admin import AdminClient
 
 from tests.scenario import RealTimeProducer, Scenario, assert_series, new_scenario
-from tests.support import Topics, encode, produce, running_processor, summary_reader
+from tests.support import (
+    Topics,
+    create_topic,
+    encode,
+    produce,
+    running_processor,
+    summary_reader,
+)
 
 # Events produced live, stamped with the wall clock, in short intervals to keep tests quick.
 REAL_TIME_WINDOW = 2
@@ -118,3 +127,29 @@ def test_a_replication_factor_beyond_the_brokers_stops_start_up_with_one_line(
     assert len(errors) == 1, output
     assert "TOPIC_REPLICATION_FACTOR=2" in errors[0]
     assert "Traceback" not in output
+
+
+def test_a_new_pipeline_makes_its_topics_with_the_partitions_each_needs(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """On three input partitions: a clock partition per input partition, the partials one
+    more (the merge reads the last), one for the summaries and one for the dead letters."""
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics(
+        kafka_bootstrap, f"in-{suffix}", f"out-{suffix}", f"dlq-{suffix}", f"g-{suffix}"
+    )
+    create_topic(kafka_bootstrap, topics.input, partitions=3)
+    with running_processor(topics, tmp_path / "state", tmp_path / "processor.log") as processor:
+        processor.wait_until_ready()
+        assert processor.stop(signal.SIGTERM) == 0, processor.log()
+    made = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=30).topics
+    partitions = {name: len(made[name].partitions) for name in made if suffix in name}
+    assert {
+        name: count for name, count in partitions.items() if not name.startswith("changelog__")
+    } == {
+        topics.input: 3,
+        f"{topics.consumer_group}-clock": 3,
+        f"{topics.consumer_group}-partials": 4,
+        topics.output: 1,
+        topics.dlq: 1,
+    }
