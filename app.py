@@ -10,4 +10,4 @@ signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
 from login_stream.cli import run_processor  # noqa: E402  (after the handler, on purpose)
 
 if __name__ == "__main__":
-    raise SystemExit(run_processor())
+    raise SystemExit(run_processor(sys.argv[1:]))

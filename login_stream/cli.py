@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import signal
@@ -13,6 +14,7 @@ from confluent_kafka import KafkaException
 from .application import build_application
 from .broker_watch import BrokerWatch
 from .connection import client_config
+from .error_reports import VERSION, ErrorReports
 from .failures import describe_failure, kafka_reason
 from .health import HealthServer, Progress
 from .local_state import (
@@ -52,7 +54,14 @@ def describe(settings: Settings) -> str:
     )
 
 
-def run_processor() -> int:
+def run_processor(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="The login-stream processor; configured by environment variables "
+        "(see the README and .env.example).",
+    )
+    parser.add_argument("--version", action="version", version=f"login-stream {VERSION}")
+    parser.parse_args(argv)
     # Until the application runs (and installs its own graceful handlers), a stop request is
     # kept and ends start-up cleanly instead of killing the process half-way.
     stop_requests = StopRequests()
@@ -68,6 +77,14 @@ def _run(stop_requests: StopRequests) -> int:
         print(f"login-stream: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     configure_logging(settings.log_level, settings.log_format)
+    reports = ErrorReports(settings)
+    code = _start(settings, stop_requests, reports)
+    if code != EXIT_OK:
+        reports.fatal()
+    return code
+
+
+def _start(settings: Settings, stop_requests: StopRequests, reports: ErrorReports) -> int:
     mismatch = version_mismatch(installed_version(), settings.accept_other_quix_version)
     if mismatch is not None:
         starts, line = mismatch
@@ -106,7 +123,7 @@ def _run(stop_requests: StopRequests) -> int:
         if stop_requests.requested:
             logger.info("login-stream processor stopped before it started")
             return EXIT_OK
-        return _process(settings, cluster_id, stop_requests)
+        return _process(settings, cluster_id, stop_requests, reports)
 
 
 def claim_state(settings: Settings, cluster_id: str) -> None:
@@ -129,7 +146,9 @@ def claim_state(settings: Settings, cluster_id: str) -> None:
         )
 
 
-def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -> int:
+def _process(
+    settings: Settings, cluster_id: str, stop_requests: StopRequests, reports: ErrorReports
+) -> int:
     progress = Progress(settings.health_stale_seconds)
     metrics = Metrics()
     health = None
@@ -149,6 +168,7 @@ def _process(settings: Settings, cluster_id: str, stop_requests: StopRequests) -
         FAILED_STOP_SECONDS,
         settings.shutdown_timeout_seconds,
         functools.partial(describe_failure, settings=settings),
+        before_exit=reports.fatal,
     )
     arm_on_stop_signals(deadline)
     try:

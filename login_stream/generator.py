@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from .connection import client_config
+from .error_reports import ErrorReports
 from .logs import configure_logging
 from .settings import ConfigError, load_settings
 
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generator: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    reports = ErrorReports(settings)
     parser = argparse.ArgumentParser(description="Produce upstream-like login events.")
     parser.add_argument("--bootstrap-servers", default=settings.kafka_bootstrap_servers)
     parser.add_argument("--topic", default=settings.input_topic)
@@ -211,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
             args.missing_probability,
         )
     except KafkaException as exc:
-        print(f"generator: Kafka error: {exc.args[0]}", file=sys.stderr)
+        line = f"generator: Kafka error: {exc.args[0]}"
+        print(line, file=sys.stderr)
+        reports.fatal(line)
         return 1
     return 0
 

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INSTANCE_PLACEHOLDER: Final = "{instance}"
 
+# Never shown, not even in a complaint about their value.
+SECRET_SETTINGS: Final = frozenset({"KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD", "SENTRY_DSN"})
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -84,6 +87,10 @@ class Settings(BaseSettings):
     health_host: str = Field("0.0.0.0", min_length=1)
     health_stale_seconds: float = Field(30.0, gt=0)
 
+    # Fatal errors of the processor and the generator go to Sentry; empty = off.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = Field("production", min_length=1)
+
     # Generator
     generator_rate: float = Field(2.0, gt=0)
     generator_count: int = Field(0, ge=0)
@@ -144,5 +151,5 @@ def load_settings(**overrides: object) -> Settings:
         if not first["loc"]:  # a rule across settings: its message names them
             raise ConfigError(f"invalid configuration: {first['msg']}") from None
         name = str(first["loc"][0]).upper()
-        shown = "(hidden)" if "PASSWORD" in name else repr(first.get("input"))
+        shown = "(hidden)" if name in SECRET_SETTINGS else repr(first.get("input"))
         raise ConfigError(f"invalid configuration: {name}={shown}: {first['msg']}") from None

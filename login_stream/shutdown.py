@@ -39,14 +39,17 @@ class StopDeadline:
     """Ends the process if it has not exited `seconds` after a stop began.
 
     `describe` turns the error that stopped processing (None for a graceful stop) into the
-    one line logged when the deadline expires."""
+    one line logged when the deadline expires; `before_exit` gets the line that says why the
+    process ends (to report it) just before it does."""
 
     def __init__(
         self,
         failed_seconds: float,
         graceful_seconds: float,
         describe: Callable[[BaseException | None], str],
+        before_exit: Callable[[str], None] = lambda _reason: None,
     ) -> None:
+        self._before_exit = before_exit
         self._failed_seconds = failed_seconds
         self._graceful_seconds = graceful_seconds
         self._describe = describe
@@ -75,11 +78,15 @@ class StopDeadline:
     def _expire(self, seconds: float, error: BaseException | None, failed: bool) -> None:
         if self._disarmed.wait(seconds):
             return
+        reason = f"the processor did not stop within {seconds:.0f} s; exiting"
         if failed:
-            logger.error(self._describe(error))
+            cause = self._describe(error)
+            logger.error(cause)
+            reason = cause
         logger.error("the processor did not stop within %.0f s; exiting", seconds)
         for handler in logging.getLogger().handlers:
             handler.flush()
+        self._before_exit(reason)
         os._exit(EXIT_STUCK)
 
 
