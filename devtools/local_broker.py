@@ -1,10 +1,11 @@
-"""A real single-node Apache Kafka broker (KRaft) on loopback, without Docker.
+"""A real single-node Apache Kafka broker (KRaft) on loopback, without Docker, or a cluster
+of them (`LocalCluster`: every node a broker and a voter of one controller quorum).
 
 The broker's jars come from Maven Central (`kafka/pom.xml`), fetched once with Maven into the
 git-ignored `.kafka/` folder. Each start formats fresh storage in a temporary directory.
 Java 17 and Maven are the only requirements.
 
-    python -m devtools.local_broker up|down|status|restart [--port 9092]
+    python -m devtools.local_broker up|down|status|restart [--port 9092] [--brokers 3]
 """
 
 from __future__ import annotations
@@ -88,16 +89,32 @@ class SaslSslListener:
         return f"localhost:{self.port}"
 
 
+@dataclass(frozen=True)
+class ClusterNode:
+    """A broker's place in a `LocalCluster`."""
+
+    node_id: int
+    controller_port: int
+    voters: str  # controller.quorum.voters: every node's id@host:controller port
+    cluster_id: str
+    size: int
+
+
 class LocalBroker:
     """One broker on `localhost:<port>`, its files under `.kafka/run/<port>/`."""
 
     def __init__(
-        self, port: int = DEFAULT_PORT, root: Path = CACHE, sasl_ssl: SaslSslListener | None = None
+        self,
+        port: int = DEFAULT_PORT,
+        root: Path = CACHE,
+        sasl_ssl: SaslSslListener | None = None,
+        node: ClusterNode | None = None,
     ) -> None:
         self.port = port
         self.root = root
         self.run_dir = root / "run" / str(port)
         self.sasl_ssl = sasl_ssl
+        self.node = node
 
     @property
     def bootstrap_servers(self) -> str:
@@ -123,10 +140,12 @@ class LocalBroker:
         pid = self._pid()
         return pid is not None and _alive(pid)
 
-    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
-        """Start the broker and return once it answers; a no-op if it already runs."""
+    def start(self, timeout: float = START_TIMEOUT_SECONDS, wait: bool = True) -> None:
+        """Start the broker and return once it answers (unless not `wait`: a cluster's node
+        answers only once a majority of the quorum runs); a no-op if it already runs."""
         if self.is_running():
-            self._wait_until_ready(timeout)
+            if wait:
+                self._wait_until_ready(timeout)
             return
         if _port_taken(self.port):
             raise BrokerError(f"port {self.port} is in use by another program")
@@ -138,7 +157,8 @@ class LocalBroker:
             self._format_storage(libs)
             (self.run_dir / "data_dir").write_text(str(data_dir))
         self._launch(libs)
-        self._wait_until_ready(timeout)
+        if wait:
+            self._wait_until_ready(timeout)
 
     def stop(self, keep_data: bool = False) -> None:
         """Stop the broker; its storage is removed unless `keep_data` (for a restart)."""
@@ -153,6 +173,14 @@ class LocalBroker:
         if not keep_data and data_dir is not None:
             shutil.rmtree(data_dir, ignore_errors=True)
             (self.run_dir / "data_dir").unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would; its storage stays for a `start`."""
+        pid = self._pid()
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            _wait_for_exit(pid, STOP_TIMEOUT_SECONDS)
+        (self.run_dir / "pid").unlink(missing_ok=True)
 
     def restart(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Stop the broker process and start it again on the same storage."""
@@ -174,22 +202,30 @@ class LocalBroker:
 
     def _write_config(self, data_dir: Path) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        controller_port = free_port()
+        node = self.node
+        controller_port = free_port() if node is None else node.controller_port
+        # A single node holds one replica of everything; a cluster three of its internal
+        # topics, and a write needs two of them (min.insync.replicas), as in production.
+        replicas = 1 if node is None else min(node.size, 3)
+        min_isr = 1 if replicas == 1 else 2
         properties = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": "1" if node is None else str(node.node_id),
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
             "advertised.listeners": f"PLAINTEXT://localhost:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}"
+            if node is None
+            else node.voters,
             "log.dirs": str(data_dir),
             "num.partitions": "1",
             "auto.create.topics.enable": "true",
-            # A single node can hold only one replica of the internal topics.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "offsets.topic.replication.factor": str(replicas),
+            "transaction.state.log.replication.factor": str(replicas),
+            "transaction.state.log.min.isr": str(min_isr),
+            "min.insync.replicas": str(min_isr),
+            "default.replication.factor": str(replicas),
             "group.initial.rebalance.delay.ms": "0",
         }
         if self.sasl_ssl is not None:
@@ -211,8 +247,9 @@ class LocalBroker:
 
     def _format_storage(self, libs: Path) -> None:
         config = str(self.run_dir / "server.properties")
+        cluster_id = new_cluster_id() if self.node is None else self.node.cluster_id
         command = self._java(
-            libs, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", config
+            libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config
         )
         if self.sasl_ssl is not None:
             for name, password in self.sasl_ssl.users:
@@ -253,6 +290,58 @@ class LocalBroker:
         except FileNotFoundError:
             return "(no broker log)"
         return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+class LocalCluster:
+    """Brokers on `localhost:<port>` for each of `ports`, each also a voter of the one
+    controller quorum (KRaft, combined mode): any majority of them keeps the cluster up.
+    Internal topics have three replicas and every write needs two (`min.insync.replicas`)."""
+
+    def __init__(self, ports: list[int], root: Path = CACHE) -> None:
+        controller_ports: list[int] = []
+        while len(controller_ports) < len(ports):
+            if (port := free_port()) not in controller_ports and port not in ports:
+                controller_ports.append(port)
+        voters = ",".join(
+            f"{number}@127.0.0.1:{port}" for number, port in enumerate(controller_ports, start=1)
+        )
+        cluster_id = new_cluster_id()
+        self.brokers = [
+            LocalBroker(
+                port,
+                root,
+                node=ClusterNode(number, controller, voters, cluster_id, len(ports)),
+            )
+            for number, (port, controller) in enumerate(
+                zip(ports, controller_ports, strict=True), start=1
+            )
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(broker.bootstrap_servers for broker in self.brokers)
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        for broker in self.brokers:
+            broker.start(timeout, wait=False)
+        for broker in self.brokers:
+            broker.start(timeout)
+
+    def stop(self) -> None:
+        for broker in self.brokers:
+            broker.stop()
 
 
 def new_cluster_id() -> str:
@@ -372,30 +461,51 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=["up", "down", "status", "restart"])
     parser.add_argument("--port", type=int, default=int(os.environ.get("KAFKA_PORT", DEFAULT_PORT)))
+    parser.add_argument(
+        "--brokers",
+        type=int,
+        default=1,
+        help="a cluster of this many brokers on --port and the ports after it (restart: one)",
+    )
     args = parser.parse_args(argv)
-    broker = LocalBroker(port=args.port)
+    if args.brokers < 1 or (args.brokers > 1 and args.command == "restart"):
+        parser.error("--brokers must be at least 1, and restart takes one broker's --port")
+    ports = [args.port + number for number in range(args.brokers)]
+    brokers = [LocalBroker(port=port) for port in ports]
+    described = ",".join(broker.bootstrap_servers for broker in brokers)
     try:
         if args.command == "up":
-            already = broker.is_running()
-            broker.start()
+            already = all(broker.is_running() for broker in brokers)
+            if len(ports) == 1:
+                brokers[0].start()
+            else:
+                LocalCluster(ports).start()
             state = "already running" if already else "ready"
-            print(f"Kafka broker {state} on {broker.bootstrap_servers} (log: {broker.log_path})")
+            print(
+                f"Kafka {_what(ports)} {state} on {described} "
+                f"(log: {', '.join(str(broker.log_path) for broker in brokers)})"
+            )
         elif args.command == "down":
-            was_running = broker.is_running()
-            broker.stop()
+            was_running = any(broker.is_running() for broker in brokers)
+            for broker in brokers:
+                broker.stop()
             outcome = "stopped" if was_running else "was not running"
-            print(f"Kafka broker on port {args.port} {outcome}")
+            print(f"Kafka {_what(ports)} on {described} {outcome}")
         elif args.command == "restart":
-            broker.restart()
-            print(f"Kafka broker restarted on {broker.bootstrap_servers}")
+            brokers[0].restart()
+            print(f"Kafka broker restarted on {described}")
         else:
-            running = broker.is_running()
-            print(f"Kafka broker on port {args.port}: {'running' if running else 'not running'}")
+            running = all(broker.is_running() for broker in brokers)
+            print(f"Kafka {_what(ports)} on {described}: {'running' if running else 'not running'}")
             return 0 if running else 1
     except BrokerError as exc:
         print(f"local_broker: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _what(ports: list[int]) -> str:
+    return "broker" if len(ports) == 1 else f"cluster of {len(ports)} brokers"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Brokers gone for longer than the consumer session end the processor (exit code 1).
+"""Brokers gone for longer than the consumer session end the processor (exit code 1); and at
+start-up, a broker that crashed moments ago is waited out (`wait_for_listed_brokers`).
 
 librdkafka rides out a broker outage by retrying for as long as it lasts. Past the consumer
 session the processor has lost its place in the group anyway, and meanwhile it looks alive
@@ -11,6 +12,8 @@ broker restart) is ridden out.
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,8 +22,11 @@ from typing import Any, Final
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+logger = logging.getLogger(__name__)
+
 PROBE_INTERVAL_SECONDS: Final = 2.0
 PROBE_TIMEOUT_SECONDS: Final = 2.0
+CONNECT_TIMEOUT_SECONDS: Final = 1.0
 
 
 class BrokersLost(Exception):
@@ -73,3 +79,42 @@ class BrokerWatch:
         except KafkaException:
             return False
         return True
+
+
+def wait_for_listed_brokers(client: Mapping[str, Any], timeout_seconds: float) -> None:
+    """Return once every broker the cluster lists accepts a connection, or after
+    `timeout_seconds` (then start-up goes on as before).
+
+    A broker that crashed stays listed until the controllers fence it (the brokers' session,
+    9 s by default). Meanwhile librdkafka may take it for the controller its admin requests
+    wait for, and Quix's topic look-ups at start-up then fail after 30 s with "Failed while
+    waiting for controller". One WARNING line says what is waited for."""
+    config = {name: value for name, value in client.items() if name != "logger"}
+    admin = AdminClient({**config, "log_level": 0})
+    deadline = time.monotonic() + timeout_seconds
+    warned = False
+    while True:
+        try:
+            listed = admin.list_topics(timeout=PROBE_TIMEOUT_SECONDS).brokers.values()
+        except KafkaException:
+            return  # nothing answers: the start-up's own checks say so
+        silent = [f"{broker.host}:{broker.port}" for broker in listed if not _accepts(broker)]
+        if not silent or time.monotonic() >= deadline:
+            return
+        if not warned:
+            logger.warning(
+                "the cluster still lists broker(s) %s, which do not answer; waiting up to %.0f s "
+                "for the cluster to drop them before starting",
+                ", ".join(silent),
+                timeout_seconds,
+            )
+            warned = True
+        time.sleep(PROBE_INTERVAL_SECONDS)
+
+
+def _accepts(broker: Any) -> bool:
+    try:
+        with socket.create_connection((broker.host, broker.port), CONNECT_TIMEOUT_SECONDS):
+            return True
+    except OSError:
+        return False

@@ -12,7 +12,7 @@ from typing import Final
 from confluent_kafka import KafkaException
 
 from .application import build_application
-from .broker_watch import BrokerWatch
+from .broker_watch import BrokerWatch, wait_for_listed_brokers
 from .connection import client_config
 from .error_reports import VERSION, ErrorReports
 from .failures import describe_failure, kafka_reason
@@ -119,6 +119,7 @@ def _start(settings: Settings, stop_requests: StopRequests, reports: ErrorReport
             kafka_reason(exc),
         )
         return EXIT_RUNTIME_ERROR
+    wait_for_listed_brokers(client_config(settings), settings.kafka_connect_timeout_seconds)
     with state_lock:
         if stop_requests.requested:
             logger.info("login-stream processor stopped before it started")
