@@ -15,7 +15,7 @@ LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 UV_COMPILE := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet
 
-.PHONY: install lock lint test test-time-jumps demo kafka-up kafka-down bench compose-check clean
+.PHONY: install lock lint test test-cluster test-time-jumps demo kafka-up kafka-down bench compose-check clean
 
 install: $(STAMP)
 
@@ -54,6 +54,11 @@ test: lint
 	  $(BROKER) up --port $(TEST_KAFKA_PORT) && \
 	  KAFKA_BOOTSTRAP_SERVERS=localhost:$(TEST_KAFKA_PORT) $(VENV)/bin/pytest; \
 	fi
+
+# The three-broker cluster test (its own cluster; about 2 minutes). Not yet in `make test`:
+# it failed once in three runs.
+test-cluster: $(STAMP)
+	$(VENV)/bin/pytest -m cluster tests/test_cluster_kafka.py
 
 # The randomized time-jump test of the first stage and the merge (no broker), at length:
 # `make test` runs 150 scenarios, this 3,000 (about 10 minutes); TIME_JUMP_SCENARIOS=N for more.

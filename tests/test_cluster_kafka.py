@@ -15,6 +15,8 @@ from devtools.local_broker import LocalCluster, free_port
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import fresh_topics, running_processor, summary_reader
 
+pytestmark = pytest.mark.cluster
+
 BROKERS = 3
 WINDOW_SECONDS = 2
 SETTINGS = {
