@@ -30,20 +30,40 @@ lock: | $(STAMP)
 	$(UV_COMPILE) --extra test -o $(DEV_LOCK)
 	$(UV_COMPILE) --constraint $(DEV_LOCK) -o $(LOCK)
 
-# actionlint is a Go program: built from the Go module proxy into the venv, once.
-ACTIONLINT := $(VENV)/bin/actionlint
+# Go tools, built from the Go module proxy once per checkout (not per venv): actionlint, helm,
+# and fluxcheck (devtools/fluxcheck: Flux manifests decoded strictly into Flux's API types).
+TOOLS := .tools/bin
+ACTIONLINT := $(TOOLS)/actionlint
 ACTIONLINT_VERSION := v1.7.12
-K8S_RESOURCES := $(filter-out deploy/k8s/kustomization.yaml,$(wildcard deploy/k8s/*.yaml))
+HELM := $(TOOLS)/helm
+HELM_VERSION := v4.3.2
+FLUXCHECK := $(TOOLS)/fluxcheck
+CHART := charts/login-stream
+PRODUCTION_VALUES := deploy/flux/values-production.yaml
+FLUX_MANIFESTS := $(filter-out $(PRODUCTION_VALUES),$(wildcard deploy/flux/*.yaml))
+RENDERED := build/chart
 
-$(ACTIONLINT): | $(STAMP)
-	GOBIN=$(abspath $(VENV)/bin) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+$(ACTIONLINT):
+	GOBIN=$(abspath $(TOOLS)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
-lint: $(STAMP) $(ACTIONLINT)
+$(HELM):
+	GOBIN=$(abspath $(TOOLS)) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+$(FLUXCHECK): $(wildcard devtools/fluxcheck/*.go) devtools/fluxcheck/go.mod devtools/fluxcheck/go.sum
+	cd devtools/fluxcheck && GOBIN=$(abspath $(TOOLS)) go install .
+
+lint: $(STAMP) $(ACTIONLINT) $(HELM) $(FLUXCHECK)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(ACTIONLINT)
-	$(VENV)/bin/kubernetes-validate --strict --quiet $(K8S_RESOURCES)
+	$(HELM) lint --strict --quiet $(CHART)
+	$(HELM) lint --strict --quiet $(CHART) --values $(PRODUCTION_VALUES)
+	mkdir -p $(RENDERED)
+	$(HELM) template login-stream $(CHART) > $(RENDERED)/default.yaml
+	$(HELM) template login-stream $(CHART) --values $(PRODUCTION_VALUES) > $(RENDERED)/production.yaml
+	$(VENV)/bin/kubernetes-validate --strict --quiet $(RENDERED)/default.yaml $(RENDERED)/production.yaml
+	$(FLUXCHECK) $(FLUX_MANIFESTS)
 
 test: lint
 	@if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then \
@@ -86,4 +106,4 @@ kafka-down: $(STAMP)
 	$(BROKER) down --port $(KAFKA_PORT)
 
 clean:
-	rm -rf $(VENV) .venv-* state .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-* .tools build/chart state .mypy_cache .ruff_cache .pytest_cache
