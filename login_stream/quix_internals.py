@@ -43,6 +43,18 @@ CONNECTION_LOSS_TEXTS: Final = (
     'code="-187"',
 )
 
+# Quix's WARNING for each backpressure of a sink (the sink logs its own line, with the cause).
+BACKPRESSURE_LINE_TEXT: Final = "Backpressure for sink"
+
+# What libpq says when the server answers and refuses the login or the database: waiting does
+# not cure these, unlike a server that does not answer.
+POSTGRES_REFUSAL_TEXTS: Final = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",  # role "...", database "..."
+    "permission denied",
+)
+
 
 def installed_version() -> str:
     return version("quixstreams")

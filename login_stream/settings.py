@@ -16,7 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 INSTANCE_PLACEHOLDER: Final = "{instance}"
 
 # Never shown, not even in a complaint about their value.
-SECRET_SETTINGS: Final = frozenset({"KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD", "SENTRY_DSN"})
+SECRET_SETTINGS: Final = frozenset(
+    {"KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD", "SENTRY_DSN", "POSTGRES_PASSWORD"}
+)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -91,6 +93,20 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = None
     sentry_environment: str = Field("production", min_length=1)
 
+    # The summary table in PostgreSQL (`python -m login_stream.sink`); empty host = no sink.
+    postgres_host: str = ""
+    postgres_port: int = Field(5432, ge=1, le=65535)
+    postgres_database: str = Field("login_stream", min_length=1)
+    postgres_user: str = Field("login_stream", min_length=1)
+    postgres_password: SecretStr | None = None
+    # A plain SQL name: it also names the views and the index made beside the table.
+    postgres_table: str = Field("login_summaries", pattern=r"^[a-z_][a-z0-9_]{0,39}$")
+    postgres_connect_timeout_seconds: int = Field(10, gt=0)
+    # While the database cannot be reached, rows wait in Kafka and writing is retried this often.
+    postgres_retry_seconds: float = Field(10.0, gt=0)
+    # Empty means "<consumer_group>-postgres".
+    postgres_consumer_group: str = ""
+
     # Generator
     generator_rate: float = Field(2.0, gt=0)
     generator_count: int = Field(0, ge=0)
@@ -100,6 +116,10 @@ class Settings(BaseSettings):
     @property
     def clock_topic_name(self) -> str:
         return self.clock_topic or f"{self.consumer_group}-clock"
+
+    @property
+    def postgres_consumer_group_name(self) -> str:
+        return self.postgres_consumer_group or f"{self.consumer_group}-postgres"
 
     @property
     def instance_id(self) -> str:

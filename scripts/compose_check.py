@@ -1,12 +1,14 @@
 """`make compose-check`: the compose stack through what a user does with it every day.
 
-Brings the stack up, waits until every service is healthy and reads the summaries from the
-host listener (localhost:29092) as a downstream consumer would; then restarts the processor,
-stops and starts the broker, takes the stack down and up again without `-v`, scales the
-processor to three replicas, and finally takes it down with `-v`. After every step the series
-read so far must hold: the upstream fields present, contiguous intervals, each published
-once, and every total equal to the previous total plus the interval (so totals continue
-across every step instead of restarting or jumping). Exit code 0 only when every step holds.
+Brings the stack up, waits until every service is healthy and reads the summaries from the host
+listener (localhost:29092) as a downstream consumer would; then restarts the processor, stops
+and starts the broker and then the database, takes the stack down and up again without `-v`,
+scales the processor to three replicas, and finally takes it down with `-v`. After every step
+the series read so far must hold: the upstream fields present, contiguous intervals, each
+published once, and every total equal to the previous total plus the interval (so totals
+continue across every step instead of restarting or jumping); and the summary table in
+PostgreSQL (localhost:55432) must hold every interval read, once, equal to the topic. Exit code
+0 only when every step holds.
 
 Needs a Docker engine with compose and the base images (`docker-standins up` on a machine
 without a registry). Not part of `make test`.
@@ -23,6 +25,7 @@ from collections import Counter
 from typing import Any, Final
 
 import orjson
+import psycopg2
 from confluent_kafka import Consumer, KafkaError
 
 BOOTSTRAP: Final = "localhost:29092"
@@ -32,6 +35,15 @@ HEALTHY_TIMEOUT_SECONDS: Final = 240.0
 # (45 s), so summaries may pause that long before they continue.
 PROGRESS_TIMEOUT_SECONDS: Final = 150.0
 POLL_SECONDS: Final = 1.0
+DATABASE: Final = {
+    "host": "localhost",
+    "port": 55432,
+    "user": "login_stream",
+    "password": "login-stream",
+    "dbname": "login_stream",
+    "connect_timeout": 5,
+}
+TABLE: Final = "login_summaries"
 SUMMARY_FIELDS: Final = (
     "timestamp_start",
     "timestamp_end",
@@ -155,6 +167,41 @@ def check_series(summaries: list[dict[str, Any]]) -> None:
                 raise CheckFailed(f"{total} does not add up: {before} then {after}")
 
 
+def table_rows() -> dict[int, dict[str, Any]]:
+    """The summary table's rows by interval start; none while the database is not up."""
+    try:
+        connection = psycopg2.connect(**DATABASE)
+    except psycopg2.OperationalError:
+        return {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s)", (TABLE,))
+            if cursor.fetchone() == (None,):
+                return {}
+            cursor.execute(f"SELECT {', '.join(SUMMARY_FIELDS)} FROM {TABLE}")
+            return {row[0]: dict(zip(SUMMARY_FIELDS, row, strict=True)) for row in cursor}
+    finally:
+        connection.close()
+
+
+def check_table(summaries: list[dict[str, Any]]) -> None:
+    """Until the table holds every summary read from the topic, equal to it."""
+    wanted = {summary["timestamp_start"]: summary for summary in summaries}
+    deadline = time.monotonic() + PROGRESS_TIMEOUT_SECONDS
+    while True:
+        rows = table_rows()
+        different = [start for start, summary in wanted.items() if rows.get(start) != summary]
+        if not different:
+            return
+        if time.monotonic() > deadline:
+            first = different[0]
+            raise CheckFailed(
+                f"the table lacks or differs on {len(different)} intervals, e.g. "
+                f"{wanted[first]} against {rows.get(first)}"
+            )
+        time.sleep(POLL_SECONDS)
+
+
 def step(name: str, reader: SummaryReader, action: list[list[str]], processors: int) -> None:
     started = time.monotonic()
     for args in action:
@@ -162,6 +209,7 @@ def step(name: str, reader: SummaryReader, action: list[list[str]], processors: 
     wait_healthy(processors)
     reader.read_more(2)
     check_series(reader.summaries)
+    check_table(reader.summaries)
     last = reader.summaries[-1]
     print(
         f"ok  {name:<34} {time.monotonic() - started:5.0f} s  "
@@ -179,6 +227,7 @@ def main() -> int:
             step("up --build", reader, [["up", "--build", "-d"]], 1)
             step("restart processor", reader, [["restart", "processor"]], 1)
             step("broker stop, start", reader, [["stop", "kafka"], ["start", "kafka"]], 1)
+            step("database stop, start", reader, [["stop", "postgres"], ["start", "postgres"]], 1)
             step("down, up (no -v): totals go on", reader, [["down"], ["up", "-d"]], 1)
             step("--scale processor=3", reader, [["up", "-d", "--scale", "processor=3"]], 3)
         finally:
@@ -187,7 +236,11 @@ def main() -> int:
         volumes = subprocess.run(
             ["docker", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True
         ).stdout.split()
-        left = [name for name in volumes if name.endswith(("_kafka-data", "_processor-state"))]
+        left = [
+            name
+            for name in volumes
+            if name.endswith(("_kafka-data", "_processor-state", "_postgres-data"))
+        ]
         if left:
             raise CheckFailed(f"down -v left volumes behind: {left}")
         print("ok  down -v: volumes removed", flush=True)

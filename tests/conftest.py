@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.local_broker import free_port
+from devtools.local_postgres import LocalPostgres
 from login_stream.settings import Settings
 from tests.support import BOOTSTRAP_VARIABLE, Topics, fresh_topics
 
@@ -75,7 +77,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer(CP_KAFKA_IMAGE).with_kraft() as container:
             yield container.get_bootstrap_server()
     else:
-        from devtools.local_broker import LocalBroker, free_port
+        from devtools.local_broker import LocalBroker
 
         with LocalBroker(port=free_port()) as broker:
             yield broker.bootstrap_servers
@@ -89,3 +91,10 @@ def topics(kafka_bootstrap: str) -> Topics:
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL server of the tests' own (the machine's PostgreSQL binaries)."""
+    with LocalPostgres(port=free_port()) as server:
+        yield server

@@ -182,33 +182,20 @@ def topic_reader(bootstrap: str, topic: str) -> Iterator[TopicReader]:
         reader.close()
 
 
-class Processor:
-    """`python app.py` in a subprocess, configured only through its environment."""
+class Program:
+    """One of the project's programs in a subprocess, configured only through its environment,
+    its output in `log_path`."""
 
-    def __init__(self, topics: Topics, state_dir: Path, log_path: Path, **settings: str) -> None:
-        self.health_port = free_port()
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap,
-            "INPUT_TOPIC": topics.input,
-            "OUTPUT_TOPIC": topics.output,
-            "DLQ_TOPIC": topics.dlq,
-            "CLOCK_TOPIC": f"{topics.consumer_group}-clock",
-            "CONSUMER_GROUP": topics.consumer_group,
-            "STATE_DIR": str(state_dir),
-            "AUTO_OFFSET_RESET": "earliest",
-            "HEALTH_PORT": str(self.health_port),
-            "HEALTH_HOST": "127.0.0.1",
-            **{name.upper(): value for name, value in settings.items()},
-        }
-        self.state_dir = state_dir
+    name = "program"
+
+    def __init__(self, command: list[str], env: Mapping[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self._process = subprocess.Popen(
-            [sys.executable, str(REPO / "app.py")],
+            command,
             # Not the repository: a `.env` there is the user's, for their own cluster.
             cwd=log_path.parent,
-            env=env,
+            env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -223,7 +210,7 @@ class Processor:
             self._process.kill()
             self._process.wait()
             raise AssertionError(
-                f"processor ignored {sig.name} for {SHUTDOWN_WAIT_SECONDS}s\n{self.log()}"
+                f"{self.name} ignored {sig.name} for {SHUTDOWN_WAIT_SECONDS}s\n{self.log()}"
             ) from None
         finally:
             self._log.close()
@@ -231,14 +218,41 @@ class Processor:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def running(self) -> bool:
+        return self._process.poll() is None
+
     def wait_for_exit(self, timeout: float = SUMMARY_WAIT_SECONDS) -> int:
-        """The exit code of a processor expected to stop by itself."""
+        """The exit code of a program expected to stop by itself."""
         try:
             return self._process.wait(timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(
-                f"processor still running after {timeout}s\n{self.log()}"
+                f"{self.name} still running after {timeout}s\n{self.log()}"
             ) from None
+
+
+class Processor(Program):
+    """`python app.py`."""
+
+    name = "processor"
+
+    def __init__(self, topics: Topics, state_dir: Path, log_path: Path, **settings: str) -> None:
+        self.health_port = free_port()
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap,
+            "INPUT_TOPIC": topics.input,
+            "OUTPUT_TOPIC": topics.output,
+            "DLQ_TOPIC": topics.dlq,
+            "CLOCK_TOPIC": f"{topics.consumer_group}-clock",
+            "CONSUMER_GROUP": topics.consumer_group,
+            "STATE_DIR": str(state_dir),
+            "AUTO_OFFSET_RESET": "earliest",
+            "HEALTH_PORT": str(self.health_port),
+            "HEALTH_HOST": "127.0.0.1",
+            **{name.upper(): value for name, value in settings.items()},
+        }
+        self.state_dir = state_dir
+        super().__init__([sys.executable, str(REPO / "app.py")], env, log_path)
 
     def wait_until_ready(self, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
         """Poll the readiness endpoint as an orchestrator would, until it answers 200."""
