@@ -31,12 +31,15 @@ lock: | $(STAMP)
 	$(UV_COMPILE) --constraint $(DEV_LOCK) -o $(LOCK)
 
 # Go tools, built from the Go module proxy once per checkout (not per venv): actionlint, helm,
-# and fluxcheck (devtools/fluxcheck: Flux manifests decoded strictly into Flux's API types).
+# promtool (the alerting rules' check and unit tests), and fluxcheck (devtools/fluxcheck: Flux
+# manifests decoded strictly into Flux's API types).
 TOOLS := .tools/bin
 ACTIONLINT := $(TOOLS)/actionlint
 ACTIONLINT_VERSION := v1.7.12
 HELM := $(TOOLS)/helm
 HELM_VERSION := v4.3.2
+PROMTOOL := $(TOOLS)/promtool
+PROMTOOL_VERSION := v0.316.0
 FLUXCHECK := $(TOOLS)/fluxcheck
 CHART := charts/login-stream
 PRODUCTION_VALUES := deploy/flux/values-production.yaml
@@ -49,10 +52,13 @@ $(ACTIONLINT):
 $(HELM):
 	GOBIN=$(abspath $(TOOLS)) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
+$(PROMTOOL):
+	GOBIN=$(abspath $(TOOLS)) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
 $(FLUXCHECK): $(wildcard devtools/fluxcheck/*.go) devtools/fluxcheck/go.mod devtools/fluxcheck/go.sum
 	cd devtools/fluxcheck && GOBIN=$(abspath $(TOOLS)) go install .
 
-lint: $(STAMP) $(ACTIONLINT) $(HELM) $(FLUXCHECK)
+lint: $(STAMP) $(ACTIONLINT) $(HELM) $(FLUXCHECK) $(PROMTOOL)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -64,6 +70,8 @@ lint: $(STAMP) $(ACTIONLINT) $(HELM) $(FLUXCHECK)
 	$(HELM) template login-stream $(CHART) --values $(PRODUCTION_VALUES) > $(RENDERED)/production.yaml
 	$(VENV)/bin/kubernetes-validate --strict --quiet $(RENDERED)/default.yaml $(RENDERED)/production.yaml
 	$(FLUXCHECK) $(FLUX_MANIFESTS)
+	$(PROMTOOL) check rules $(CHART)/files/alerts.yaml
+	$(PROMTOOL) test rules deploy/prometheus/alerts_test.yaml
 
 test: lint
 	@if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then \

@@ -84,6 +84,8 @@ class HealthServer:
 
     def __init__(self, progress: Progress, host: str, port: int, metrics: Metrics) -> None:
         checks = {LIVE_PATH: progress.live, READY_PATH: progress.ready}
+        # The `login_stream_ready` gauge asks the very check `/ready` answers with.
+        metrics.report_readiness(progress.ready)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:

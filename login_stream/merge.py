@@ -20,7 +20,8 @@ reported it, adds it to the running totals, and publishes it.
   later. Complete intervals are published in order, with zero summaries for the intervals
   between them that no partition had anything for, so the series has no holes.
 * *Held back.* Until then it waits: a partition whose processor is gone holds the merge back,
-  and its summaries come late, never wrong. `waiting_for` names those partitions.
+  and its summaries come late, never wrong. `waiting_for` names those partitions, and
+  `held_back_ms` says how far (the metric `login_stream_merge_held_back_seconds`).
 * *Duplicate.* A partial equal to one its partition has already sent for the same interval
   (possible only under at-least-once, replayed after a crash) changes nothing.
 * *Misplaced.* Nothing else is ever dropped. A partial for an interval already published
@@ -155,6 +156,7 @@ def merge_in_state(
     summaries = merge_partial(merge, PendingInState(state), partial)
     state.set(MERGE_STATE_KEY, merge)
     metrics.partials_misplaced(merge["misplaced"] - misplaced_before)
+    metrics.merge_held_back_by(held_back_ms(merge) / MILLIS_PER_SECOND)
     # Normally one interval is pending while the partitions report it; one line for every
     # further interval held back, naming the partitions it waits for.
     if len(merge["pending_starts"]) > max(pending_before, 1):
@@ -230,6 +232,15 @@ def waiting_for(state: MergeState) -> list[int]:
         for partition in range(state["partitions"])
         if state["reported_until"].get(str(partition), oldest_end - 1) < oldest_end
     ]
+
+
+def held_back_ms(state: MergeState) -> int:
+    """How far the merge holds summaries back: from the start of the oldest interval it holds
+    to that of the newest, in event time; 0 while it holds at most one (the usual interval
+    whose partials are coming in). It grows by one interval each interval while a partition
+    reports nothing and the others go on."""
+    starts = state["pending_starts"]
+    return starts[-1] - starts[0] if starts else 0
 
 
 def as_late(counts: Counts) -> Counts:

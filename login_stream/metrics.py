@@ -1,8 +1,9 @@
 """Prometheus metrics of the processor, at `/metrics` on the health port.
 
 Derived from what the pipeline counts anyway: the login, invalid and late counts from each
-published summary, and the dead letters as they are written (rare by nature); nothing is
-added to the work done per valid event. The counters are the process's own: they start at 0
+published summary, the dead letters as they are written (rare by nature), how far the merge
+is held back from its state after each partial, and readiness asked at each scrape; nothing
+is added to the work done per valid event. The counters are the process's own: they start at 0
 when it starts, the merge's counters live in the instance that owns the merge, and
 Prometheus sums the instances. (An interval whose commit failed and is published again after
 a restart is counted again by the new process, not twice by one.)
@@ -10,6 +11,7 @@ a restart is counted again by the new process, not twice by one.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -56,6 +58,24 @@ class Metrics:
             "End (epoch seconds) of the last interval published",
             registry=self.registry,
         )
+        self.merge_held_back = Gauge(
+            "login_stream_merge_held_back_seconds",
+            "How far the merge holds summaries back waiting for input partitions: event-time "
+            "seconds from the oldest interval it holds to the newest (0 while it holds at most "
+            "one); set after each partial by the instance that owns the merge",
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "login_stream_ready",
+            "1 while GET /ready answers ready, else 0; asked at each scrape",
+            registry=self.registry,
+        )
+        self.ready.set_function(lambda: 0.0)
+
+    def report_readiness(self, check: Callable[[], tuple[bool, str]]) -> None:
+        """`login_stream_ready` answers what `check` (the `/ready` endpoint's) answers, when
+        scraped."""
+        self.ready.set_function(lambda: 1.0 if check()[0] else 0.0)
 
     def summary_published(self, summary: dict[str, Any]) -> None:
         self.logins.inc(summary["interval_messages_consumed"])
@@ -66,6 +86,9 @@ class Metrics:
 
     def dead_letter_written(self, reason: str) -> None:
         self.dead_letters.labels(reason=reason).inc()
+
+    def merge_held_back_by(self, seconds: float) -> None:
+        self.merge_held_back.set(seconds)
 
     def partials_misplaced(self, count: int) -> None:
         if count:

@@ -35,7 +35,7 @@ HEALTHY_TIMEOUT_SECONDS: Final = 240.0
 # (45 s), so summaries may pause that long before they continue.
 PROGRESS_TIMEOUT_SECONDS: Final = 150.0
 POLL_SECONDS: Final = 1.0
-DATABASE: Final = {
+DATABASE: Final[dict[str, Any]] = {
     "host": "localhost",
     "port": 55432,
     "user": "login_stream",

@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "charts" / "login-stream"
 FLUX = REPO / "deploy" / "flux"
 PRODUCTION_VALUES = FLUX / "values-production.yaml"
+ALERTS = CHART / "files" / "alerts.yaml"
+ALERTS_TEST = REPO / "deploy" / "prometheus" / "alerts_test.yaml"
 HELM = REPO / ".tools" / "bin" / "helm"
 FLUXCHECK = REPO / ".tools" / "bin" / "fluxcheck"
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
@@ -31,6 +33,7 @@ SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 EVERYTHING_ON = [
     "--set=generator.enabled=true",
     "--set=metrics.serviceMonitor.enabled=true",
+    "--set=metrics.prometheusRule.enabled=true",
     "--set=kafka.securityProtocol=SASL_SSL",
     "--set=kafka.sasl.mechanism=SCRAM-SHA-512",
     "--set=kafka.sasl.username=u",
@@ -168,6 +171,23 @@ def test_the_probes_and_the_scrape_target_are_the_processors_own_endpoints() -> 
     assert monitor["spec"]["endpoints"][0]["path"] == METRICS_PATH
     selected = monitor["spec"]["selector"]["matchLabels"].items()
     assert selected <= service["metadata"]["labels"].items()
+
+
+def test_the_prometheus_rule_is_the_alerting_rules_file_and_off_unless_enabled() -> None:
+    assert not [doc for doc in render() if doc["kind"] == "PrometheusRule"]
+    rule = one(
+        render(
+            "--set=metrics.prometheusRule.enabled=true",
+            "--set=metrics.prometheusRule.labels.release=monitoring",
+        ),
+        "PrometheusRule",
+    )
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == "monitoring"
+    assert rule["spec"] == {"groups": yaml.safe_load(ALERTS.read_text())["groups"]}
+    # The rules' unit tests test that very file: one copy of the rules.
+    rule_files = yaml.safe_load(ALERTS_TEST.read_text())["rule_files"]
+    assert [(ALERTS_TEST.parent / path).resolve() for path in rule_files] == [ALERTS]
 
 
 def test_a_stop_has_time_to_commit_before_the_pod_is_killed() -> None:

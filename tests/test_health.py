@@ -89,6 +89,25 @@ def test_endpoints_answer_with_the_probe_status(served: tuple[Progress, int]) ->
     assert status(port, "/nothing")[0] == 404
 
 
+def test_the_ready_metric_is_what_the_ready_endpoint_answers(
+    served: tuple[Progress, int], clock: FakeClock
+) -> None:
+    progress, port = served
+
+    def scraped_ready() -> str:
+        _, text = status(port, "/metrics")
+        return next(line for line in text.splitlines() if line.startswith("login_stream_ready "))
+
+    assert status(port, "/ready")[0] == 503
+    assert scraped_ready() == "login_stream_ready 0.0"
+    progress.record_processed("user-login", 0, 1)
+    assert status(port, "/ready")[0] == 200
+    assert scraped_ready() == "login_stream_ready 1.0"
+    clock.now += STALE + 1
+    assert status(port, "/ready")[0] == 503
+    assert scraped_ready() == "login_stream_ready 0.0"
+
+
 def test_probe_command_exits_zero_only_when_the_check_passes(
     served: tuple[Progress, int],
     monkeypatch: pytest.MonkeyPatch,
