@@ -182,6 +182,20 @@ class LocalBroker:
             _wait_for_exit(pid, STOP_TIMEOUT_SECONDS)
         (self.run_dir / "pid").unlink(missing_ok=True)
 
+    def freeze(self) -> None:
+        """SIGSTOP the broker: connections stay open and nothing answers, as with a broker
+        hung in a long pause; `thaw` lets it go on."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        pid = self._pid()
+        if pid is None or not _alive(pid):
+            raise BrokerError(f"no broker running on port {self.port}")
+        os.kill(pid, sig)
+
     def restart(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Stop the broker process and start it again on the same storage."""
         self.stop(keep_data=True)

@@ -13,6 +13,7 @@ from confluent_kafka import KafkaException
 
 from .application import build_application
 from .broker_watch import BrokerWatch, wait_for_listed_brokers
+from .commit_watch import CommitWatch
 from .connection import client_config
 from .error_reports import VERSION, ErrorReports
 from .failures import describe_failure, kafka_reason
@@ -29,7 +30,7 @@ from .local_state import (
 from .logs import configure_logging
 from .metrics import Metrics
 from .pipeline import build_pipeline
-from .quix_internals import installed_version, version_mismatch
+from .quix_internals import installed_version, time_checkpoint_commits, version_mismatch
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import StopDeadline, StopRequests, arm_on_stop_signals
 
@@ -181,11 +182,16 @@ def _process(
         watch = BrokerWatch(
             client_config(settings), settings.consumer_session_timeout_seconds, app.fail
         )
+        commits = CommitWatch(settings.commit_stall_seconds, on_stuck=deadline.end_now)
+        progress.require(commits.health)
+        time_checkpoint_commits(app, commits.started, commits.finished)
         ticker.start()
         watch.start()
+        commits.start()
         try:
             app.run()
         finally:
+            commits.stop()
             watch.stop()
             ticker.stop()
     except StateDirError as exc:

@@ -61,11 +61,25 @@ class Progress:
         self._last: float | None = None
         # Quix runs its poll-and-process loop on the thread that calls `Application.run`.
         self._processing_thread = processing_thread or threading.current_thread()
+        self._conditions: list[Callable[[], tuple[bool, str]]] = []
+
+    def require(self, condition: Callable[[], tuple[bool, str]]) -> None:
+        """Both checks also fail, with its reason, while `condition` fails (a stuck commit)."""
+        self._conditions.append(condition)
+
+    def _failed_condition(self) -> tuple[bool, str] | None:
+        for condition in self._conditions:
+            ok, reason = condition()
+            if not ok:
+                return False, reason
+        return None
 
     def record_processed(self, _topic: str, _partition: int, _offset: int) -> None:
         self._last = self._clock()
 
     def ready(self) -> tuple[bool, str]:
+        if failed := self._failed_condition():
+            return failed
         if self._last is None:
             return False, "not ready: no record processed yet"
         idle = self._clock() - self._last
@@ -74,6 +88,8 @@ class Progress:
         return True, "ready"
 
     def live(self) -> tuple[bool, str]:
+        if failed := self._failed_condition():
+            return failed
         if not self._processing_thread.is_alive():
             return False, "processing thread stopped"
         return True, "live"

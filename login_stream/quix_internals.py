@@ -20,7 +20,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any, Final, cast
 
-from quixstreams import message_context
+from quixstreams import Application, message_context
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.models import Row
 from quixstreams.models.topics import Topic
@@ -156,3 +156,35 @@ def produce_to_partition(
     partition wait on every partial's commit (a backlog drained a fifth slower)."""
     row = Row(value, key, timestamp_ms, message_context(), headers)
     sdf._producer.produce_row(row, topic, key=key, partition=partition, timestamp=timestamp_ms)
+
+
+def time_checkpoint_commits(
+    app: Application, started: Callable[[], None], finished: Callable[[], None]
+) -> None:
+    """Call `started` and `finished` around every checkpoint commit of `app`.
+
+    Why: a commit can block for good inside librdkafka (see `commit_watch`), and only a watch
+    on the commit itself tells that from a quiet or unreachable broker. How: Quix makes a new
+    `Checkpoint` per checkpoint in the private `ProcessingContext.init_checkpoint`; its
+    `commit` is wrapped there, once a second at most, nothing per record. Public alternative:
+    none (Quix has no hook around its commit); the record callback alone cannot tell a stuck
+    commit from quiet input.
+    """
+    context = app._processing_context
+    init_checkpoint: Callable[[], None] = context.init_checkpoint
+
+    def init_timed_checkpoint() -> None:
+        init_checkpoint()
+        checkpoint = context.checkpoint
+        commit = checkpoint.commit
+
+        def timed_commit(*args: Any, **kwargs: Any) -> None:
+            started()
+            try:
+                commit(*args, **kwargs)
+            finally:
+                finished()
+
+        checkpoint.commit = timed_commit  # type: ignore[method-assign]
+
+    context.init_checkpoint = init_timed_checkpoint  # type: ignore[method-assign]

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     state_dir: Path = Path("state")
     state_rebuild_on_cluster_change: bool = False
     commit_interval_seconds: float = Field(1.0, gt=0)
+    # A checkpoint commit running longer than this is stuck inside the Kafka client: exit 1.
+    commit_stall_seconds: float = Field(60.0, gt=0)
     consumer_session_timeout_seconds: int = Field(45, ge=6, le=300)
     # Empty means the host name: a pod's name in a StatefulSet, a container's in compose.
     processor_instance_id: str = ""

@@ -83,10 +83,15 @@ class StopDeadline:
             cause = self._describe(error)
             logger.error(cause)
             reason = cause
-        logger.error("the processor did not stop within %.0f s; exiting", seconds)
+        self.end_now(f"the processor did not stop within {seconds:.0f} s; exiting", reason)
+
+    def end_now(self, line: str, reason: str | None = None) -> None:
+        """Log `line` and end the process at once with EXIT_STUCK, from any thread: for a
+        main thread that cannot be waited for. `reason` (default: `line`) is reported."""
+        logger.error("%s", line)
         for handler in logging.getLogger().handlers:
             handler.flush()
-        self._before_exit(reason)
+        self._before_exit(reason or line)
         os._exit(EXIT_STUCK)
 
 

@@ -1,0 +1,83 @@
+"""A checkpoint commit that does not return within the bound turns liveness and readiness red
+and ends the processor once, with one line naming the cause; commits that return, however
+many, never do (no Kafka: the watch is plain code on a clock the test moves)."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from login_stream.commit_watch import CommitWatch
+from login_stream.health import Progress
+
+BOUND = 60.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_commit_running_past_the_bound_is_stuck_and_named() -> None:
+    clock = Clock()
+    watch = CommitWatch(BOUND, on_stuck=lambda _line: None, clock=clock)
+    watch.started()
+    clock.now += BOUND
+    assert watch.stuck_line() is None
+    clock.now += 1
+    line = watch.stuck_line()
+    assert line is not None
+    assert "checkpoint commit has not returned for 61 s" in line
+    assert "COMMIT_STALL_SECONDS=60" in line
+    assert watch.health() == (False, line)
+
+
+def test_commits_that_return_are_never_stuck_whatever_their_number_and_length() -> None:
+    rng = random.Random(7)
+    clock = Clock()
+    watch = CommitWatch(BOUND, on_stuck=lambda _line: None, clock=clock)
+    for _ in range(1000):
+        watch.started()
+        clock.now += rng.uniform(0, BOUND)
+        assert watch.stuck_line() is None
+        watch.finished()
+        clock.now += rng.uniform(0, 10 * BOUND)  # between commits: not a commit
+        assert watch.health() == (True, "commits return")
+
+
+def test_liveness_and_readiness_go_red_while_a_commit_is_stuck() -> None:
+    clock = Clock()
+    progress = Progress(stale_seconds=30.0, clock=clock)
+    watch = CommitWatch(BOUND, on_stuck=lambda _line: None, clock=clock)
+    progress.require(watch.health)
+    progress.record_processed("clock", 0, 1)
+    assert progress.live() == (True, "live")
+    assert progress.ready() == (True, "ready")
+    watch.started()
+    clock.now += BOUND + 5
+    live, why = progress.live()
+    ready, why_not_ready = progress.ready()
+    assert not live and not ready
+    assert "checkpoint commit" in why and why == why_not_ready
+
+
+def test_the_watch_ends_the_processor_once_when_a_commit_is_stuck() -> None:
+    clock = Clock()
+    calls: list[str] = []
+    called = threading.Event()
+
+    def on_stuck(line: str) -> None:
+        calls.append(line)
+        called.set()
+
+    watch = CommitWatch(BOUND, on_stuck=on_stuck, clock=clock, check_seconds=0.01)
+    watch.start()
+    watch.started()
+    clock.now += BOUND + 1
+    assert called.wait(10.0)
+    watch.stop()
+    assert len(calls) == 1
+    assert "checkpoint commit has not returned" in calls[0]
