@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     # Empty means "<consumer_group>-postgres".
     postgres_consumer_group: str = ""
 
+    # The dashboard of the summary table (`python -m login_stream.dashboard`).
+    dashboard_port: int = Field(8501, ge=1, le=65535)
+    dashboard_refresh_seconds: float = Field(5.0, gt=0)
+    # How many of the newest intervals it shows.
+    dashboard_intervals: int = Field(90, gt=0)
+
     # Generator
     generator_rate: float = Field(2.0, gt=0)
     generator_count: int = Field(0, ge=0)

@@ -36,6 +36,8 @@ class Sink(Program):
             "CONSUMER_GROUP": topics.consumer_group,
             "POSTGRES_TABLE": table,
             "COMMIT_INTERVAL_SECONDS": "0.5",
+            # Quix's own, unused by the sink; apart from a processor's beside the same log.
+            "STATE_DIR": str(log_path.parent / f"{log_path.stem}-state"),
             **server.settings(),
             **{name.upper(): value for name, value in settings.items()},
         }
