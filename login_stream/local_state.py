@@ -34,6 +34,8 @@ LOCK_FILE: Final = ".lock"
 _OWN_FILES: Final = frozenset({OWNER_FILE, LOCK_FILE})
 REBUILD_SETTING: Final = "STATE_REBUILD_ON_CLUSTER_CHANGE"
 ATTEMPT_SECONDS: Final = 1.0
+# How soon a topic the cluster's metadata does not show yet is asked for again.
+METADATA_RETRY_SECONDS: Final = 0.2
 # Errors with which brokers refuse a client: retrying cannot help.
 REFUSALS: Final = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 
@@ -89,12 +91,24 @@ def current_cluster_id(client: Mapping[str, Any], timeout_seconds: float) -> str
 def current_owner(
     client: Mapping[str, Any], cluster_id: str, clock_topic: str, timeout_seconds: float
 ) -> Owner:
+    """The owner of the state built on `clock_topic` (which exists: the pipeline has just
+    made or found it). A broker of a cluster may not know a topic made a moment ago on
+    another one and answers UNKNOWN_TOPIC_OR_PART: asked again until `timeout_seconds`."""
     admin = AdminClient(dict(client))
-    described = admin.describe_topics(
-        TopicCollection([clock_topic]), request_timeout=timeout_seconds
-    )
-    topic_id = described[clock_topic].result().topic_id
-    return Owner(cluster_id, clock_topic, str(topic_id))
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        described = admin.describe_topics(
+            TopicCollection([clock_topic]), request_timeout=timeout_seconds
+        )
+        try:
+            topic_id = described[clock_topic].result().topic_id
+        except KafkaException as error:
+            unknown = error.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() >= deadline:
+                raise
+            time.sleep(METADATA_RETRY_SECONDS)
+            continue
+        return Owner(cluster_id, clock_topic, str(topic_id))
 
 
 def lock_state_dir(state_dir: Path) -> IO[bytes]:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from devtools.local_broker import LocalBroker, free_port
-from login_stream.local_state import OWNER_FILE
+from login_stream.local_state import OWNER_FILE, current_owner
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
     POLL_SECONDS,
@@ -190,3 +192,18 @@ def partitions_with_records(bootstrap: str, topic: str) -> list[int]:
         ]
     finally:
         consumer.close()
+
+
+def test_a_topic_the_cluster_does_not_show_yet_is_asked_for_again(kafka_bootstrap: str) -> None:
+    """On a cluster, a broker may not know a clock topic made a moment ago on another one;
+    the owner is read once it shows (here the topic appears a second after the first ask)."""
+    topic = f"login-stream-clock-{uuid.uuid4().hex[:10]}"
+    appears = threading.Timer(1.0, create_topic, args=(kafka_bootstrap, topic))
+    appears.start()
+    try:
+        owner = current_owner({"bootstrap.servers": kafka_bootstrap}, "cluster", topic, 30.0)
+    finally:
+        appears.join()
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    described = admin.describe_topics(TopicCollection([topic]))
+    assert owner.clock_topic_id == str(described[topic].result().topic_id)
