@@ -35,7 +35,7 @@ from streamlit import runtime
 # Absolute imports: `streamlit run` executes this file as a script, outside its package.
 from login_stream.quix_internals import POSTGRES_REFUSAL_TEXTS
 from login_stream.settings import ConfigError, Settings, load_settings
-from login_stream.summary_table import SUMMARY_COLUMNS
+from login_stream.summary_table import SUMMARY_COLUMNS, database, described
 
 # Logins whose event named no device type: the rest of the interval's count.
 NO_DEVICE_TYPE: Final = "not given"
@@ -63,19 +63,11 @@ def load(settings: Settings, limit: int | None = None) -> Snapshot:
     problem for the page (never the password)."""
     if not settings.postgres_host:
         return Snapshot([], "POSTGRES_HOST is not set: the dashboard reads the sink's table")
-    where = (
-        f"PostgreSQL at {settings.postgres_host}:{settings.postgres_port} "
-        f"(database {settings.postgres_database})"
-    )
+    where = described(settings)
     table = settings.postgres_table
-    password = settings.postgres_password
     try:
         connection = psycopg2.connect(
-            host=settings.postgres_host,
-            port=settings.postgres_port,
-            dbname=settings.postgres_database,
-            user=settings.postgres_user,
-            password=password.get_secret_value() if password else "",
+            **database(settings),
             connect_timeout=settings.postgres_connect_timeout_seconds,
             application_name="login-stream-dashboard",
         )

@@ -29,7 +29,7 @@ from .failures import causes_of, describe_failure
 from .logs import configure_logging
 from .quix_internals import BACKPRESSURE_LINE_TEXT, POSTGRES_REFUSAL_TEXTS
 from .settings import ConfigError, Settings, load_settings
-from .summary_table import KEY, TableShapeError, prepare
+from .summary_table import KEY, TableShapeError, database, described, prepare
 from .topics import created_with
 
 logger = logging.getLogger("login_stream.sink")
@@ -50,13 +50,8 @@ class SummarySink(PostgreSQLSink):
     itself, and waiting out an unreachable database instead of failing."""
 
     def __init__(self, settings: Settings) -> None:
-        password = settings.postgres_password
         super().__init__(
-            host=settings.postgres_host,
-            port=settings.postgres_port,
-            dbname=settings.postgres_database,
-            user=settings.postgres_user,
-            password=password.get_secret_value() if password else "",
+            **database(settings),
             table_name=settings.postgres_table,
             # The table's shape is ours (`summary_table`), not guessed from the first row.
             schema_auto_update=False,
@@ -69,10 +64,7 @@ class SummarySink(PostgreSQLSink):
         )
         self._table = settings.postgres_table
         self._retry_seconds = settings.postgres_retry_seconds
-        self._where = (
-            f"PostgreSQL at {settings.postgres_host}:{settings.postgres_port} "
-            f"(database {settings.postgres_database})"
-        )
+        self._where = described(settings)
         self._unreachable_since: float | None = None
 
     def setup(self) -> None:

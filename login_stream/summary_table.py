@@ -14,6 +14,8 @@ from typing import Any, Final
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
+from .settings import Settings
+
 # Column -> PostgreSQL type (as information_schema names it); the summary's own fields first.
 SUMMARY_COLUMNS: Final = {
     "timestamp_start": "bigint",
@@ -37,6 +39,26 @@ COLUMNS: Final = {**SUMMARY_COLUMNS, **TIME_COLUMNS}
 KEY: Final = "timestamp_start"
 
 _TYPE_SQL: Final = {"bigint": "BIGINT", "jsonb": "JSONB"}
+
+
+def database(settings: Settings) -> dict[str, Any]:
+    """The POSTGRES_* settings as `psycopg2.connect` (and Quix's sink) take them."""
+    password = settings.postgres_password
+    return {
+        "host": settings.postgres_host,
+        "port": settings.postgres_port,
+        "dbname": settings.postgres_database,
+        "user": settings.postgres_user,
+        "password": password.get_secret_value() if password else "",
+    }
+
+
+def described(settings: Settings) -> str:
+    """Where the table lives, for a user's eyes (never the password)."""
+    return (
+        f"PostgreSQL at {settings.postgres_host}:{settings.postgres_port} "
+        f"(database {settings.postgres_database})"
+    )
 
 
 class TableShapeError(Exception):
