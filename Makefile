@@ -83,8 +83,8 @@ test: lint
 	  KAFKA_BOOTSTRAP_SERVERS=localhost:$(TEST_KAFKA_PORT) $(VENV)/bin/pytest; \
 	fi
 
-# The three-broker cluster test (its own cluster, brokers killed under the processor; about 2
-# minutes), apart from `make test` for its length; `.ci/run` runs it too.
+# The three-broker cluster tests (their own cluster, brokers killed and hard-bounced under the
+# processors; about 6 minutes), apart from `make test` for their length; `.ci/run` runs them too.
 test-cluster: $(STAMP)
 	$(VENV)/bin/pytest -m cluster tests/test_cluster_kafka.py
 

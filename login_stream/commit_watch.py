@@ -16,13 +16,17 @@ again, so nothing is lost or counted twice.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Final
 
 # How often the watch looks: a fraction of any sensible bound.
 CHECK_SECONDS: Final = 1.0
+# How many of the committing thread's innermost calls the line names.
+WAITING_CALLS_SHOWN: Final = 3
 
 
 class CommitWatch:
@@ -41,11 +45,14 @@ class CommitWatch:
         self._clock = clock
         self._check_seconds = check_seconds
         self._since: float | None = None
+        # The thread that commits: Quix commits on the one that processes records.
+        self._committing: threading.Thread | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="login-stream-commit-watch")
         self._thread.daemon = True
 
     def started(self) -> None:
+        self._committing = threading.current_thread()
         self._since = self._clock()
 
     def finished(self) -> None:
@@ -61,9 +68,22 @@ class CommitWatch:
             return None
         return (
             f"a checkpoint commit has not returned for {running:.0f} s (COMMIT_STALL_SECONDS="
-            f"{self._bound_seconds:g}); the Kafka client is stuck committing (a known librdkafka "
-            "hang when a group or transaction coordinator goes away); exiting, to be restarted"
+            f"{self._bound_seconds:g}), waiting in {self._waiting_in()}; the Kafka client can "
+            "wait for good when a coordinator broker goes away; exiting, to be restarted"
         )
+
+    def _waiting_in(self) -> str:
+        """Where the committing thread waits: its innermost Python calls, innermost first (a
+        call into the C client shows as the Python call that made it)."""
+        thread = self._committing
+        frame: FrameType | None = None
+        if thread is not None and thread.ident is not None:
+            frame = sys._current_frames().get(thread.ident)
+        calls: list[str] = []
+        while frame is not None and len(calls) < WAITING_CALLS_SHOWN:
+            calls.append(f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}")
+            frame = frame.f_back
+        return " < ".join(calls) or "an unknown call"
 
     def health(self) -> tuple[bool, str]:
         """For liveness and readiness: red while a commit is stuck."""

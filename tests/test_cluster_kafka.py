@@ -8,12 +8,16 @@ crash can cause; the series must be exact through such restarts too."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from devtools.local_broker import LocalCluster, free_port
 from tests.scenario import RealTimeProducer, Scenario, assert_series
@@ -40,6 +44,12 @@ WAIT_SLICE_SECONDS = 5.0
 PUBLISHED_WITHIN_SECONDS = 120.0
 EVENTS = 600
 EVENTS_PER_SECOND = 300
+# The hard bounces: live input throughout, three partitions shared by two processors.
+INPUT_PARTITIONS = 3
+BOUNCE_DOWN_SECONDS = 20.0
+BOUNCE_EVENTS_PER_SECOND = 50
+BOUNCE_EVENTS = 9000
+MAX_PAUSE_SECONDS = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +121,133 @@ def test_a_processor_restarted_with_any_one_broker_killed_goes_on_exactly(
             stopped.start()
         reader.read_to_end()
     assert_series(reader.summaries, scenario.expected())
+
+
+class Supervisor:
+    """Processors run as an orchestrator runs them: each restarted when it ends itself on a
+    stuck commit (counted); any other exit fails the test, with its log."""
+
+    def __init__(self, topics: Topics, root: Path, instances: int) -> None:
+        self._topics = topics
+        self._root = root
+        self.restarts = 0
+        self.processors = [self._start(instance) for instance in range(instances)]
+
+    def _start(self, instance: int) -> Processor:
+        return Processor(
+            self._topics,
+            self._root / f"state-{instance}",
+            self._root / f"processor-{instance}.log",
+            PROCESSOR_INSTANCE_ID=str(instance),
+            INPUT_TOPIC_PARTITIONS=str(INPUT_PARTITIONS),
+            **SETTINGS,
+        )
+
+    def check(self) -> None:
+        for instance, processor in enumerate(self.processors):
+            if processor.running():
+                continue
+            code = processor.wait_for_exit(0)
+            assert code == 1 and STUCK in processor.log(), processor.log()
+            self.restarts += 1
+            self.processors[instance] = self._start(instance)
+
+    def wait_for_interval(self, reader: TopicReader, start: int) -> None:
+        for _ in range(int(PUBLISHED_WITHIN_SECONDS / WAIT_SLICE_SECONDS)):
+            try:
+                reader.wait_for_interval(start, timeout=WAIT_SLICE_SECONDS)
+                return
+            except AssertionError:
+                self.check()
+        logs = "\n".join(processor.log() for processor in self.processors)
+        raise AssertionError(f"interval {start} not published in time\n{logs}")
+
+    def stop(self) -> None:
+        for processor in self.processors:
+            if processor.running():
+                processor.stop(signal.SIGKILL)
+
+
+def reading_until(end: float) -> Callable[[], bool]:
+    return lambda: time.monotonic() < end
+
+
+def broker_leading_most(cluster: LocalCluster, topics: list[str]) -> int:
+    """The index (in `cluster.brokers`) of the broker leading most partitions of `topics`."""
+    metadata = AdminClient({"bootstrap.servers": cluster.bootstrap_servers}).list_topics(timeout=10)
+    ports = {broker.id: broker.port for broker in metadata.brokers.values()}
+    leaders = Counter(
+        ports[partition.leader]
+        for name in topics
+        for partition in metadata.topics[name].partitions.values()
+        if partition.leader >= 0
+    )
+    port = leaders.most_common(1)[0][0]
+    return next(i for i, broker in enumerate(cluster.brokers) if broker.port == port)
+
+
+def group_coordinator(cluster: LocalCluster, group: str) -> int:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    description = admin.describe_consumer_groups([group])[group].result()
+    port = description.coordinator.port
+    return next(i for i, broker in enumerate(cluster.brokers) if broker.port == port)
+
+
+def test_brokers_hard_bounced_under_two_processors_lose_and_double_nothing(
+    cluster: LocalCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three rounds, each SIGKILLing one broker under live input and two processors and
+    restarting it BOUNCE_DOWN_SECONDS later: first the leader of most of the pipeline's
+    partitions, then the consumer group's coordinator, then a broker not yet bounced. Every
+    interval is published once and exact, and the summaries pause at most MAX_PAUSE_SECONDS."""
+    topics = fresh_topics(cluster.bootstrap_servers, input_partitions=INPUT_PARTITIONS)
+    scenario = Scenario(rng=random.Random(40), first_window=0, window_seconds=WINDOW_SECONDS)
+    producer = RealTimeProducer(
+        topics.bootstrap, topics.input, scenario, BOUNCE_EVENTS, BOUNCE_EVENTS_PER_SECOND
+    )
+    pipeline_topics = [topics.input, topics.output, f"{topics.consumer_group}-partials"]
+    pauses: list[float] = []
+    with summary_reader(topics) as reader:
+        supervisor = Supervisor(topics, tmp_path, instances=2)
+        try:
+            producer.start()
+            reader.wait_for(3)
+            bounced: set[int] = set()
+            for round_ in range(3):
+                if round_ == 0:
+                    down = broker_leading_most(cluster, pipeline_topics)
+                elif round_ == 1:
+                    down = group_coordinator(cluster, topics.consumer_group)
+                else:
+                    down = next(i for i in range(BROKERS) if i not in bounced)
+                bounced.add(down)
+                killed_at = time.time()
+                cluster.brokers[down].kill()
+                try:
+                    # Read on while the broker is down: the pause is measured on arrivals.
+                    deadline = time.monotonic() + BOUNCE_DOWN_SECONDS
+                    while time.monotonic() < deadline:
+                        reader.read_while(reading_until(time.monotonic() + WAIT_SLICE_SECONDS))
+                        supervisor.check()
+                finally:
+                    cluster.brokers[down].start()
+                # Caught up: the interval of the newest event is published.
+                supervisor.wait_for_interval(reader, max(scenario.windows))
+                arrivals = [t for t in reader.arrivals if t >= killed_at - WINDOW_SECONDS]
+                pauses.append(max(b - a for a, b in itertools.pairwise(arrivals)))
+            producer.join()
+            assert not producer.failed, producer.failed
+            supervisor.wait_for_interval(reader, max(scenario.windows))
+            for processor in supervisor.processors:
+                assert processor.stop(signal.SIGTERM) == 0, processor.log()
+        finally:
+            supervisor.stop()
+        reader.read_to_end()
+    with capsys.disabled():
+        print(
+            f"\nlongest pause of the summaries in each of three broker failovers: "
+            f"{', '.join(f'{p:.1f} s' for p in pauses)}; restarts after a stuck commit: "
+            f"{supervisor.restarts}"
+        )
+    assert_series(reader.summaries, scenario.expected())
+    assert max(pauses) <= MAX_PAUSE_SECONDS, pauses

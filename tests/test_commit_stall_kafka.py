@@ -46,6 +46,7 @@ def test_a_stuck_commit_ends_the_processor_with_one_line_and_a_restart_goes_on_e
             assert len(errors) == 1, output
             assert STUCK in errors[0]
             assert f"COMMIT_STALL_SECONDS={STALL_SECONDS}" in errors[0]
+            assert "waiting in quixstreams." in errors[0]  # the Quix call into the C client
             assert "Traceback" not in output
 
             with running_processor(topics, state, log, **settings) as processor:

@@ -32,7 +32,9 @@ def test_a_commit_running_past_the_bound_is_stuck_and_named() -> None:
     assert line is not None
     assert "checkpoint commit has not returned for 61 s" in line
     assert "COMMIT_STALL_SECONDS=60" in line
-    assert watch.health() == (False, line)
+    healthy, why = watch.health()
+    assert not healthy
+    assert why.startswith("a checkpoint commit has not returned for 61 s")
 
 
 def test_commits_that_return_are_never_stuck_whatever_their_number_and_length() -> None:
@@ -81,3 +83,34 @@ def test_the_watch_ends_the_processor_once_when_a_commit_is_stuck() -> None:
     watch.stop()
     assert len(calls) == 1
     assert "checkpoint commit has not returned" in calls[0]
+
+
+def test_the_line_names_the_call_the_commit_waits_in() -> None:
+    clock = Clock()
+    watch = CommitWatch(BOUND, on_stuck=lambda _line: None, clock=clock)
+    waiting = threading.Event()
+    release = threading.Event()
+
+    def send_offsets_to_transaction() -> None:
+        waiting.set()
+        release.wait(10.0)
+
+    def commit() -> None:
+        watch.started()
+        send_offsets_to_transaction()
+        watch.finished()
+
+    committer = threading.Thread(target=commit)
+    committer.start()
+    try:
+        assert waiting.wait(10.0)
+        clock.now += BOUND + 1
+        line = watch.stuck_line()
+    finally:
+        release.set()
+        committer.join()
+    assert line is not None
+    assert (
+        "< tests.test_commit_watch.test_the_line_names_the_call_the_commit_waits_in."
+        "<locals>.send_offsets_to_transaction" in line
+    )
