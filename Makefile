@@ -88,11 +88,12 @@ test: lint
 test-cluster: $(STAMP)
 	$(VENV)/bin/pytest -m "cluster and not bounces" tests/test_cluster_kafka.py
 
-# Brokers hard-bounced and restarted in a rolling upgrade under live input and two processors
-# (about 8 minutes); prints the summaries' longest pause per failover. Not in .ci/run: one run
-# in five failed, for a reason not yet known.
+# Brokers hard-bounced and restarted in a rolling upgrade under live input and two processors,
+# and a broker frozen mid-commit (about 9 minutes); prints the summaries' longest pause per
+# failover. Not in .ci/run: one run in five of the hard bounces failed, and the frozen broker's
+# test once in CI, for reasons not yet known.
 test-bounces: $(STAMP)
-	$(VENV)/bin/pytest -m bounces -p no:cacheprovider tests/test_cluster_kafka.py
+	$(VENV)/bin/pytest -m bounces -p no:cacheprovider tests/test_cluster_kafka.py tests/test_commit_stall_kafka.py
 
 # The randomized time-jump test of the first stage and the merge (no broker), at length:
 # `make test` runs 150 scenarios, this 3,000 (about 10 minutes); TIME_JUMP_SCENARIOS=N for more.

@@ -16,12 +16,12 @@ again, so nothing is lost or counted twice.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Final
+
+from .quix_internals import innermost_calls
 
 # How often the watch looks: a fraction of any sensible bound.
 CHECK_SECONDS: Final = 1.0
@@ -76,13 +76,7 @@ class CommitWatch:
         """Where the committing thread waits: its innermost Python calls, innermost first (a
         call into the C client shows as the Python call that made it)."""
         thread = self._committing
-        frame: FrameType | None = None
-        if thread is not None and thread.ident is not None:
-            frame = sys._current_frames().get(thread.ident)
-        calls: list[str] = []
-        while frame is not None and len(calls) < WAITING_CALLS_SHOWN:
-            calls.append(f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}")
-            frame = frame.f_back
+        calls = innermost_calls(thread, WAITING_CALLS_SHOWN) if thread is not None else []
         return " < ".join(calls) or "an unknown call"
 
     def health(self) -> tuple[bool, str]:

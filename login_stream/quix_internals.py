@@ -16,8 +16,11 @@ Relied on without a private name (tested, not called here):
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
 from importlib.metadata import version
+from types import FrameType
 from typing import Any, Final, cast
 
 from quixstreams import Application, message_context
@@ -188,3 +191,21 @@ def time_checkpoint_commits(
         checkpoint.commit = timed_commit  # type: ignore[method-assign]
 
     context.init_checkpoint = init_timed_checkpoint  # type: ignore[method-assign]
+
+
+def innermost_calls(thread: threading.Thread, count: int) -> list[str]:
+    """The innermost `count` Python calls `thread` is in, innermost first, as
+    `module.qualified_name`.
+
+    Why: a commit stuck inside librdkafka is named by the Quix call that entered the C client.
+    How: CPython's `sys._current_frames` (documented, underscored). Public alternative:
+    `faulthandler.dump_traceback` to a file, parsed back; no module names, more code.
+    """
+    frame: FrameType | None = (
+        sys._current_frames().get(thread.ident) if thread.ident is not None else None
+    )
+    calls: list[str] = []
+    while frame is not None and len(calls) < count:
+        calls.append(f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}")
+        frame = frame.f_back
+    return calls

@@ -8,9 +8,13 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from devtools.local_broker import LocalBroker, free_port
 from tests.scenario import assert_series, new_scenario
 from tests.support import fresh_topics, produce, running_processor, summary_reader
+
+pytestmark = pytest.mark.bounces
 
 STALL_SECONDS = 8
 # Enough that the processor is still draining them, records fetched ahead in its queue, when
@@ -50,7 +54,10 @@ def test_a_stuck_commit_ends_the_processor_with_one_line_and_a_restart_goes_on_e
             assert "Traceback" not in output
 
             with running_processor(topics, state, log, **settings) as processor:
-                reader.wait_for_interval(expected[-1]["timestamp_start"])
+                try:
+                    reader.wait_for_interval(expected[-1]["timestamp_start"])
+                except AssertionError as late:
+                    raise AssertionError(f"{late}\n{processor.log()}") from None
                 assert processor.stop(signal.SIGTERM) == 0, processor.log()
             reader.read_to_end()
         assert_series(reader.summaries, expected)
