@@ -11,8 +11,10 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from .aggregation import MILLIS_PER_SECOND
 from .connection import connection_config
+from .quix_internals import create_topics_without_pause
 from .settings import Settings
 from .shutdown import BoundedStopApplication, StopDeadline
+from .topics import creating
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def build_application(
     deadline: StopDeadline,
     on_message_processed: MessageProcessedCallback | None = None,
 ) -> BoundedStopApplication:
-    return BoundedStopApplication(
+    app = BoundedStopApplication(
         deadline=deadline,
         broker_address=connection_config(settings),
         consumer_group=settings.consumer_group,
@@ -64,6 +66,8 @@ def build_application(
         # A stable id lets the restarted processor abort it immediately.
         producer_extra_config={"transactional.id": instance_identity(settings)},
     )
+    create_topics_without_pause(app, creating(settings))
+    return app
 
 
 def stop_without_traceback(error: Exception, _source: Any, _logger: logging.Logger) -> bool:

@@ -50,7 +50,7 @@ from .metrics import Metrics
 from .placement import Placement, partial_of_window, placed_time
 from .quix_internals import produce_to_partition, rekey_in_place, window_time
 from .settings import Settings
-from .topics import check_partitions_unchanged, create_missing, created_with
+from .topics import check_partitions_unchanged, created_with
 
 # Upstream keys are random UUIDs and carry no meaning; every event of a partition belongs to
 # that partition's aggregate, and Quix windows are per key, so all records are re-keyed to this.
@@ -76,25 +76,16 @@ def build_pipeline(app: Application, settings: Settings, metrics: Metrics) -> Ti
         config=created_with(settings, settings.input_topic_partitions),
     )
     partitions = input_topic.broker_config.num_partitions or 1
-    # The merge reads the partials' last partition, numbered past every input partition: Quix
-    # reads the partitions of one number across an application's topics in time order, and a
-    # partials partition numbered like an input partition made it wait on every partial's
-    # commit. A partials topic made before that has one partition and is used as it is.
-    create_missing(
-        settings,
-        {
-            settings.clock_topic_name: partitions,
-            settings.partials_topic_name: partitions + 1,
-            settings.output_topic: 1,
-            settings.dlq_topic: 1,
-        },
-    )
     clock_topic = app.topic(
         settings.clock_topic_name,
         value_deserializer="json",
         config=created_with(settings, partitions),
     )
     check_partitions_unchanged(settings, partitions, clock_topic.broker_config.num_partitions)
+    # The merge reads the partials' last partition, numbered past every input partition: Quix
+    # reads the partitions of one number across an application's topics in time order, and a
+    # partials partition numbered like an input partition made it wait on every partial's
+    # commit. A partials topic made before that has one partition and is used as it is.
     partials_topic = app.topic(
         settings.partials_topic_name,
         key_serializer="str",

@@ -4,6 +4,7 @@ input has the partitions its state was built on."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -25,31 +26,28 @@ def created_with(settings: Settings, partitions: int) -> TopicConfig:
     )
 
 
-def create_missing(settings: Settings, partitions_of: dict[str, int]) -> None:
-    """Create those of the topics named in `partitions_of` (with their partition counts) that
-    do not exist yet, in one request.
-
-    Quix creates each topic on its own and waits a whole second before it looks at the answer,
-    so a new pipeline's topics cost seconds at its first start. This is only a faster way to
-    the same topics: anything refused here (already made by another instance, denied, a
-    replication beyond the brokers) is left to Quix's own creation, which reports it."""
-    config = created_with(settings, 1)
+def creating(settings: Settings) -> Callable[[str, TopicConfig], None]:
+    """A function that creates a topic and waits for the broker's answer, for Quix to call
+    before its own creation (`quix_internals.create_topics_without_pause`). What it cannot
+    make (already made by another instance, denied, a replication beyond the brokers) is left
+    to Quix's creation, which reports it."""
     admin = AdminClient(client_config(settings))
-    try:
-        existing = admin.list_topics(timeout=settings.kafka_connect_timeout_seconds).topics
-    except KafkaException:
-        return
-    missing = [
-        NewTopic(name, num_partitions=partitions, replication_factor=config.replication_factor)
-        for name, partitions in partitions_of.items()
-        if name not in existing
-    ]
-    if not missing:
-        return
-    futures = admin.create_topics(missing, request_timeout=settings.kafka_connect_timeout_seconds)
-    for future in futures.values():
-        with contextlib.suppress(KafkaException):
-            future.result()
+
+    def create(name: str, config: TopicConfig) -> None:
+        new_topic = NewTopic(
+            name,
+            num_partitions=config.num_partitions,
+            replication_factor=config.replication_factor,
+            config=config.extra_config,
+        )
+        futures = admin.create_topics(
+            [new_topic], request_timeout=settings.kafka_connect_timeout_seconds
+        )
+        for future in futures.values():
+            with contextlib.suppress(KafkaException):
+                future.result()
+
+    return create
 
 
 def check_partitions_unchanged(settings: Settings, partitions: int, clock: int | None) -> None:

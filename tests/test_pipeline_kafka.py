@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import orjson
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from tests.scenario import RealTimeProducer, Scenario, assert_series, new_scenario
 from tests.support import (
@@ -133,7 +133,8 @@ def test_a_new_pipeline_makes_its_topics_with_the_partitions_each_needs(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """On three input partitions: a clock partition per input partition, the partials one
-    more (the merge reads the last), one for the summaries and one for the dead letters."""
+    more (the merge reads the last), one for the summaries and one for the dead letters; the
+    changelogs of both stages compacted, one partition per partition of what they follow."""
     suffix = uuid.uuid4().hex[:10]
     topics = Topics(
         kafka_bootstrap, f"in-{suffix}", f"out-{suffix}", f"dlq-{suffix}", f"g-{suffix}"
@@ -153,3 +154,13 @@ def test_a_new_pipeline_makes_its_topics_with_the_partitions_each_needs(
         topics.output: 1,
         topics.dlq: 1,
     }
+    changelogs = {
+        name: count for name, count in partitions.items() if name.startswith("changelog__")
+    }
+    assert sorted(changelogs.values()) == [3, 4], changelogs
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResource.Type.TOPIC, name) for name in changelogs]
+    )
+    for future in described.values():
+        assert future.result()["cleanup.policy"].value == "compact"
