@@ -1,4 +1,6 @@
-"""The drain benchmark behind `make bench`: the shipped pipeline against a bare consumer loop.
+"""The drain benchmark behind `make bench`: the pipeline as shipped against the bare consumer
+loop and, on request, the Quix floor. `python -m bench --help`; method in docs/benchmarks.md."""
 
-`python -m bench --help`; the method and the latest figures are in `docs/benchmarks.md`.
-"""
+
+class BenchError(Exception):
+    """The run cannot go on (a contestant failed, the summaries differ); the message says why."""

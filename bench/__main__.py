@@ -1,5 +1,4 @@
-"""Entry point: `python -m bench [--events N] [--rounds R] [--partitions P] [--instances M]
-[--bootstrap-servers ADDR]`."""
+"""`python -m bench`: see `bench.cli`."""
 
 from bench.cli import main
 

@@ -1,140 +1,113 @@
-"""Command line of the benchmark: arguments, the broker, and the exit codes a user sees.
-
-Exit codes: 0 done and equal; 1 a contestant failed or the summaries differ (the difference is
-printed); 2 bad arguments; 130 interrupted. User mistakes and broker trouble end with one
-readable message, never a traceback.
+"""Command line of the benchmark: its flags, the broker it runs against, and the exit codes:
+0 every pipeline drain equals the baseline; 1 a failure or a mismatch (printed); 2 bad flags;
+130 interrupted (Ctrl-C or SIGTERM). A user's mistake ends in one line, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
-from types import FrameType
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final, NoReturn
 
 from confluent_kafka import KafkaException
-from rich.console import Console
+from confluent_kafka.admin import AdminClient
 
-from devtools.local_broker import BrokerError
-from login_stream.settings import ConfigError
+from bench import BenchError
+from devtools.local_broker import BrokerError, LocalBroker
+from login_stream.connection import client_config
+from login_stream.settings import ConfigError, load_settings
 
-from .broker import LOCAL_PORT, broker, described
-from .contestants import ContestantError
-from .dataset import DatasetError
-from .harness import MismatchError, run_benchmark
+from .harness import run_benchmark
 
-DEFAULT_EVENTS = 1_000_000
-# The small drain, as a share of the large one: far enough apart that the slope between them
-# is not lost in the noise of either.
-DEFAULT_SMALL_SHARE = 5
-DEFAULT_ROUNDS = 3
-# One partition and one instance: the shape the published figures were first measured in.
-DEFAULT_PARTITIONS = 1
-DEFAULT_INSTANCES = 1
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
+# Not the demo's nor the tests' port, so a broker running for them is never disturbed.
+LOCAL_PORT: Final = 39192
+PROBE_TIMEOUT_SECONDS: Final = 10.0
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)  # accepts 1_000_000 too
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line instead of argparse's usage block.
+        self.exit(2, f"bench: {message} (see python -m bench --help)\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m bench",
-        description="Drain pre-loaded login events, a small and a large set, with the pipeline "
-        "as shipped and with a bare confluent-kafka loop (and the least Quix app with the "
-        "pipeline's window); check the pipeline publishes what the baseline computes from the "
-        "data; report events/s, CPU per event (the slope between the two sizes) and peak RSS "
-        "of each, and the ratios of the pipeline to the references.",
+        description="Drain pre-loaded login events with the pipeline as shipped, the bare loop "
+        "and the Quix floor; see docs/benchmarks.md.",
     )
-    parser.add_argument(
-        "--events", type=_positive, default=DEFAULT_EVENTS, help="messages of the large drain"
-    )
-    parser.add_argument(
-        "--small-events",
-        type=_positive,
-        default=None,
-        help=f"messages of the small drain (default: a {DEFAULT_SMALL_SHARE}th of --events)",
-    )
-    parser.add_argument(
-        "--rounds", type=_positive, default=DEFAULT_ROUNDS, help="runs of each contestant"
-    )
-    parser.add_argument(
-        "--partitions",
-        type=_positive,
-        default=DEFAULT_PARTITIONS,
-        help="partitions of the input topic, filled round-robin",
-    )
-    parser.add_argument(
-        "--instances",
-        type=_positive,
-        default=DEFAULT_INSTANCES,
-        help="pipeline processes on one consumer group (the references stay one process)",
-    )
-    parser.add_argument(
-        "--quix-floor",
-        action="store_true",
-        help="also drain with the least Quix Streams app that has the pipeline's window "
-        "(bench/quix_floor.py): the framework's share of the cost",
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("--events", type=int, default=1_000_000, help="messages of the large drain (1000000)")
+    add("--small-events", type=int, help="messages of the small drain (a fifth of --events)")
+    add("--rounds", type=int, default=3, help="drains of each size per contestant (3)")
+    add("--partitions", type=int, default=1, help="partitions of the input topic (1)")
+    add("--instances", type=int, default=1, help="pipeline processes on one consumer group (1)")
+    add("--quix-floor", action="store_true", help="also drain with the Quix floor")
+    add(
         "--bootstrap-servers",
         default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-        help="a running broker (default: $KAFKA_BOOTSTRAP_SERVERS, else the project's "
-        f"local broker, started on port {LOCAL_PORT} and stopped at the end)",
+        help="a running broker (default: $KAFKA_BOOTSTRAP_SERVERS, else a local broker on "
+        f"port {LOCAL_PORT}, stopped at the end)",
     )
     args = parser.parse_args(argv)
+    # Far enough apart that the slope between the two is not lost in the noise of either.
     if args.small_events is None:
-        args.small_events = max(1, args.events // DEFAULT_SMALL_SHARE)
+        args.small_events = max(1, args.events // 5)
+    for name in ("events", "small_events", "rounds", "partitions", "instances"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.small_events >= args.events:
-        parser.error(
-            f"--small-events ({args.small_events}) must be less than --events ({args.events})"
-        )
+        parser.error(f"--small-events ({args.small_events}) must be less than --events")
     return args
 
 
-def _interrupt(_signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM takes the same way out as Ctrl-C, so children and the broker are stopped.
-    raise KeyboardInterrupt
+@contextmanager
+def broker(bootstrap_servers: str | None) -> Iterator[dict[str, Any]]:
+    """librdkafka settings of a broker that answers: the one given, reached with the project's
+    security settings from the environment (as the processor reads them), else a local one."""
+    if bootstrap_servers:
+        config = client_config(load_settings(kafka_bootstrap_servers=bootstrap_servers))
+        del config["logger"]  # the processor's log handler: the benchmark's clients stay quiet
+        shown = f"{bootstrap_servers} ({config.get('security.protocol', 'PLAINTEXT').upper()})"
+        try:
+            AdminClient({**config, "log_level": 0}).list_topics(timeout=PROBE_TIMEOUT_SECONDS)
+        except KafkaException:
+            raise BenchError(
+                f"no Kafka broker answers at {shown}; check KAFKA_BOOTSTRAP_SERVERS and the "
+                "KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_* settings"
+            ) from None
+        print(f"broker: {shown}", flush=True)  # never a secret
+        yield config
+        return
+    local = LocalBroker(port=LOCAL_PORT)
+    try:
+        local.start()
+        print(f"broker: {local.bootstrap_servers} (PLAINTEXT, started for this run)", flush=True)
+        yield {"bootstrap.servers": local.bootstrap_servers}
+    finally:
+        gc.collect()  # client handles awaiting collection would log every lost connection
+        local.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    console = Console()
-    if not console.is_terminal:
-        # Piped into a file or CI log: room for the tables instead of rich's 80 columns.
-        console.width = 120
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleans up as Ctrl-C does
     try:
         with broker(args.bootstrap_servers) as connection:
-            console.print(f"broker: {described(connection)}")
-            run_benchmark(
-                connection,
-                (args.small_events, args.events),
-                args.rounds,
-                args.partitions,
-                args.instances,
-                args.quix_floor,
-                console,
-            )
+            run_benchmark(connection, args)
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (BrokerError, ConfigError, ContestantError, DatasetError, MismatchError) as exc:
+        return 130
+    except (BenchError, BrokerError, ConfigError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except TimeoutError:
-        print("bench: the broker did not answer in time", file=sys.stderr)
-        return EXIT_FAILED
-    except KafkaException as exc:
-        print(f"bench: Kafka error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return 1
+    except (KafkaException, TimeoutError) as exc:
+        error = exc.args[0] if exc.args else "the broker did not answer in time"
+        print(f"bench: Kafka error: {error}", file=sys.stderr)
+        return 1
     return 0
