@@ -5,9 +5,9 @@ librdkafka rides out a broker outage by retrying for as long as it lasts. Past t
 session the processor has lost its place in the group anyway, and meanwhile it looks alive
 to an orchestrator: its processing thread may even sit in a producer flush that waits for the
 transaction timeout. So a thread of its own asks the cluster a cheap question every few
-seconds, and once no answer came for longer than the session it stops the processor with
-`BrokersLost`, whose one log line names the address and the setting. A shorter outage (a
-broker restart) is ridden out.
+seconds, which any broker that is up answers, and once no answer came for longer than the
+session it stops the processor with `BrokersLost`, whose one log line names the address and
+the setting. A shorter outage (a broker restart) is ridden out.
 """
 
 from __future__ import annotations
@@ -44,12 +44,14 @@ class BrokerWatch:
     def __init__(
         self,
         client: Mapping[str, Any],
+        topic: str,
         allowed_seconds: float,
         on_lost: Callable[[BrokersLost], None],
     ) -> None:
         # Silent: the processor's own clients already log every failed connection.
         config = {name: value for name, value in client.items() if name != "logger"}
         self._admin = AdminClient({**config, "log_level": 0})
+        self._topic = topic
         self._allowed_seconds = allowed_seconds
         self._on_lost = on_lost
         self._stopped = threading.Event()
@@ -74,8 +76,12 @@ class BrokerWatch:
                 return
 
     def _answers(self) -> bool:
+        # A metadata request for one topic goes to a broker that is up, if any is; librdkafka
+        # may send a cluster description to one that is down (with two brokers of three down,
+        # two probes in three timed out, and the watch ended a processor that was only
+        # waiting for replicas).
         try:
-            self._admin.describe_cluster(request_timeout=PROBE_TIMEOUT_SECONDS).result()
+            self._admin.list_topics(topic=self._topic, timeout=PROBE_TIMEOUT_SECONDS)
         except KafkaException:
             return False
         return True

@@ -180,7 +180,10 @@ def _process(
         # The pipeline's topics exist now, and nothing has been read yet.
         claim_state(settings, cluster_id)
         watch = BrokerWatch(
-            client_config(settings), settings.consumer_session_timeout_seconds, app.fail
+            client_config(settings),
+            settings.input_topic,
+            settings.consumer_session_timeout_seconds,
+            app.fail,
         )
         commits = CommitWatch(settings.commit_stall_seconds, on_stuck=deadline.end_now)
         progress.require(commits.health)

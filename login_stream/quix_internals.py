@@ -187,6 +187,16 @@ def create_topics_without_pause(
     manager._create_topic = create_first  # type: ignore[method-assign]
 
 
+def producer_config(app: Application) -> dict[str, Any]:
+    """The configuration Quix hands librdkafka for `app`'s producer, the one that writes every
+    output of the exactly-once path (`Application._producer._producer._producer_config`).
+
+    Why: what exactly-once rests on (idempotence, the transactional id, acks not weakened) is
+    Quix's doing, and a test reads it here so an upgrade that changes it is noticed. Public
+    alternative: none short of librdkafka's debug log of its configuration."""
+    return dict(app._producer._producer._producer_config)
+
+
 def time_checkpoint_commits(
     app: Application, started: Callable[[], None], finished: Callable[[], None]
 ) -> None:

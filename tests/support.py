@@ -118,6 +118,8 @@ class TopicReader:
         self.messages: list[Message] = []
         # Wall-clock time (epoch s) each message was received, as its reader saw it.
         self.arrivals: list[float] = []
+        # What the consumer reported and recovered from.
+        self.errors: list[str] = []
 
     @property
     def summaries(self) -> list[dict[str, Any]]:
@@ -139,7 +141,9 @@ class TopicReader:
         """Read until the summary of the interval starting at `start` (epoch s) has arrived."""
         deadline = time.monotonic() + timeout
         while not any(s["timestamp_start"] >= start for s in self.summaries[-1:]):
-            assert time.monotonic() < deadline, f"interval {start} not published in {timeout}s"
+            assert time.monotonic() < deadline, (
+                f"interval {start} not published in {timeout}s; reader errors: {self.errors[-3:]}"
+            )
             self._poll_once()
 
     def read_while(self, busy: Callable[[], bool]) -> None:
@@ -151,7 +155,9 @@ class TopicReader:
         """Read every committed message up to the end of the topic."""
         deadline = time.monotonic() + timeout
         while not self._poll_once(eof_ends=True):
-            assert time.monotonic() < deadline, "topic end not reached"
+            assert time.monotonic() < deadline, (
+                f"topic end not reached; reader errors: {self.errors[-3:]}"
+            )
 
     def _poll_once(self, eof_ends: bool = False) -> bool:
         message = self._consumer.poll(POLL_SECONDS)
@@ -161,10 +167,21 @@ class TopicReader:
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
                 return eof_ends
-            raise AssertionError(f"consumer error: {error}")
+            # librdkafka reports what it recovers from by itself (a coordinator that moved
+            # when a broker went away): only a fatal error ends the reading.
+            if error.fatal():
+                raise AssertionError(f"consumer error: {error}")
+            self.errors.append(str(error))
+            return False
         self.messages.append(message)
         self.arrivals.append(time.time())
         return False
+
+
+def describe_producers(topic: str) -> tuple[str, ...]:
+    """`kafka-transactions.sh` arguments for the producers writing `topic`'s first partition,
+    with the start of any transaction each has open there."""
+    return ("describe-producers", "--topic", topic, "--partition", "0")
 
 
 @contextmanager

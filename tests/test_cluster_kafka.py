@@ -12,20 +12,30 @@ import itertools
 import random
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from devtools.local_broker import LocalCluster, free_port
+from devtools.local_broker import LocalBroker, LocalCluster, free_port, kafka_transactions
+from login_stream.commit_watch import REPORT_SECONDS
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
+    LOG_LINE,
+    LOG_SPACING_LEEWAY_SECONDS,
+    LOG_TIME_FORMAT,
     Processor,
     TopicReader,
     Topics,
+    describe_producers,
     fresh_topics,
+    running_processor,
     summary_reader,
     topic_reader,
 )
@@ -41,6 +51,7 @@ SETTINGS = {
     "COMMIT_STALL_SECONDS": "20",
 }
 STUCK = "a checkpoint commit has not returned"
+COMMIT_WAITING = "a checkpoint commit has waited"
 WAIT_SLICE_SECONDS = 5.0
 PUBLISHED_WITHIN_SECONDS = 120.0
 EVENTS = 600
@@ -52,6 +63,12 @@ BOUNCE_EVENTS_PER_SECOND = 50
 BOUNCE_EVENTS = 9000
 MAX_PAUSE_SECONDS = 60.0
 GARBAGE_RATE = 0.02
+# Below the minimum ISR: how long two brokers stay down, and the time a commit that was under
+# way at the kill may still take to reach the reader.
+BELOW_ISR_SECONDS = 25.0
+SETTLE_SECONDS = 5.0
+PROBE_SECONDS = 2.0
+TRANSACTION_STATE_TOPIC = "__transaction_state"
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +146,10 @@ class Supervisor:
     """Processors run as an orchestrator runs them: each restarted when it ends itself on a
     stuck commit (counted); any other exit fails the test, with its log."""
 
-    def __init__(self, topics: Topics, root: Path, instances: int) -> None:
+    def __init__(self, topics: Topics, root: Path, instances: int, **settings: str) -> None:
         self._topics = topics
         self._root = root
+        self._settings = {**SETTINGS, **settings}
         self.restarts = 0
         self.processors = [self._start(instance) for instance in range(instances)]
 
@@ -142,7 +160,7 @@ class Supervisor:
             self._root / f"processor-{instance}.log",
             PROCESSOR_INSTANCE_ID=str(instance),
             INPUT_TOPIC_PARTITIONS=str(INPUT_PARTITIONS),
-            **SETTINGS,
+            **self._settings,
         )
 
     def check(self) -> None:
@@ -195,6 +213,26 @@ def group_coordinator(cluster: LocalCluster, group: str) -> int:
     return next(i for i, broker in enumerate(cluster.brokers) if broker.port == port)
 
 
+def java_string_hash(text: str) -> int:
+    """Java's `String.hashCode`, with which Kafka places a transactional id."""
+    value = 0
+    for unit in text.encode("utf-16-be").hex(" ", 2).split():
+        value = (31 * value + int(unit, 16)) & 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def transaction_coordinator(cluster: LocalCluster, transactional_id: str) -> int:
+    """The index of the broker coordinating `transactional_id`'s transactions: the leader of
+    its partition of `__transaction_state` (Kafka's `partitionFor`: the id's hash, made
+    non-negative, modulo the partitions)."""
+    metadata = AdminClient({"bootstrap.servers": cluster.bootstrap_servers}).list_topics(timeout=10)
+    state = metadata.topics[TRANSACTION_STATE_TOPIC].partitions
+    hashed = java_string_hash(transactional_id)
+    partition = 0 if hashed == -(1 << 31) else abs(hashed) % len(state)
+    port = next(b.port for b in metadata.brokers.values() if b.id == state[partition].leader)
+    return next(i for i, broker in enumerate(cluster.brokers) if broker.port == port)
+
+
 @pytest.mark.bounces
 @pytest.mark.parametrize("rolling", [False, True], ids=["hard bounces", "rolling restart"])
 def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
@@ -203,10 +241,10 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
     """Three rounds under live input (with garbage among it) and two processors on three
     partitions. Hard bounces: one broker SIGKILLed and restarted BOUNCE_DOWN_SECONDS later,
     first the leader of most of the pipeline's partitions, then the consumer group's
-    coordinator, then the broker not yet bounced. Rolling restart: each broker in turn stopped
-    cleanly and started again at once, as an upgrade does. Every interval is published once
-    and exact, every garbage message is dead-lettered once, and the summaries pause at most
-    MAX_PAUSE_SECONDS."""
+    coordinator, then the first processor's transaction coordinator. Rolling restart: each
+    broker in turn stopped cleanly and started again at once, as an upgrade does. Every
+    interval is published once and exact, every garbage message is dead-lettered once, and the
+    summaries pause at most MAX_PAUSE_SECONDS."""
     topics = fresh_topics(cluster.bootstrap_servers, input_partitions=INPUT_PARTITIONS)
     scenario = Scenario(rng=random.Random(40), first_window=0, window_seconds=WINDOW_SECONDS)
     producer = RealTimeProducer(
@@ -233,7 +271,8 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
                 elif round_ == 1:
                     down = group_coordinator(cluster, topics.consumer_group)
                 else:
-                    down = next(i for i in range(BROKERS) if i not in bounced)
+                    # A processor's transactional id is its consumer group and instance id.
+                    down = transaction_coordinator(cluster, f"{topics.consumer_group}-0")
                 bounced.append(down)
                 bounced_at = time.time()
                 broker = cluster.brokers[down]
@@ -258,10 +297,13 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
             supervisor.wait_for_interval(reader, max(scenario.windows))
             for processor in supervisor.processors:
                 assert processor.stop(signal.SIGTERM) == 0, processor.log()
+            reader.read_to_end()
+            dlq.read_to_end()
+        except AssertionError as error:
+            detail = open_transactions(cluster, topics.output)
+            raise AssertionError(f"{error}\n{detail}") from error
         finally:
             supervisor.stop()
-        reader.read_to_end()
-        dlq.read_to_end()
     with capsys.disabled():
         print(
             f"\n{'rolling restart' if rolling else 'hard bounces'}, brokers {bounced}: longest "
@@ -274,3 +316,137 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
         raw for raw, _reason, _offset in scenario.dead_letters
     )
     assert max(pauses) <= MAX_PAUSE_SECONDS, pauses
+
+
+def ready_answer(processor: Processor) -> tuple[int, str]:
+    """The readiness endpoint's status and text, as an orchestrator's probe reads them."""
+    url = f"http://127.0.0.1:{processor.health_port}/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_SECONDS) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def kill_all_but(cluster: LocalCluster, kept: int) -> list[LocalBroker]:
+    killed = [broker for i, broker in enumerate(cluster.brokers) if i != kept]
+    for broker in killed:
+        broker.kill()
+    return killed
+
+
+def open_transactions(cluster: LocalCluster, topic: str) -> str:
+    """What Kafka says of the producers and open transactions on `topic`'s first partition and
+    on every broker: shown when a read_committed reader waits in vain."""
+    return "\n".join(
+        [
+            kafka_transactions(cluster.bootstrap_servers, *describe_producers(topic)),
+            *(
+                kafka_transactions(cluster.bootstrap_servers, "find-hanging", "--broker-id", str(n))
+                for n in range(1, BROKERS + 1)
+            ),
+        ]
+    )
+
+
+def waiting_lines(log: str) -> list[datetime]:
+    """When the processor said a commit was waiting (`commit_watch`), up to its exit if it
+    ended itself on a stuck commit (the log of a restart follows in the same file)."""
+    times = []
+    for line in log.splitlines():
+        if STUCK in line:
+            break
+        if (match := LOG_LINE.match(line)) and match[4].startswith(COMMIT_WAITING):
+            times.append(datetime.strptime(match[1], LOG_TIME_FORMAT))
+    return times
+
+
+@pytest.mark.bounces
+def test_below_the_minimum_isr_the_processor_holds_and_catches_up_exactly(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Two of three brokers killed: no write can reach two replicas (nor can the controller
+    quorum act), so nothing can be committed. The processor holds: it publishes nothing,
+    reports not ready, stays up and says once per period what it waits for; a broker back
+    within COMMIT_STALL_SECONDS, it catches up, exact (restarted if its commit then hangs in
+    librdkafka, as an orchestrator would). The input topic is on the same cluster, so no input
+    arrives meanwhile either: the input ends as the brokers go, with intervals still open."""
+    topics = fresh_topics(cluster.bootstrap_servers, input_partitions=INPUT_PARTITIONS)
+    scenario = Scenario(rng=random.Random(60), first_window=0, window_seconds=WINDOW_SECONDS)
+    killed: list[LocalBroker] = []
+    with summary_reader(topics) as reader:
+        supervisor = Supervisor(
+            topics, tmp_path, instances=1, COMMIT_STALL_SECONDS="60", HEALTH_STALE_SECONDS="5"
+        )
+        held = supervisor.processors[0]
+        try:
+            held.wait_until_ready()
+            produce_live(topics.bootstrap, topics.input, scenario)
+            killed = kill_all_but(cluster, kept=0)
+            killed_at = time.monotonic()
+            # A transaction committed just before the kill may still reach the reader.
+            reader.read_while(reading_until(killed_at + SETTLE_SECONDS))
+            published = len(reader.summaries)
+            reader.read_while(reading_until(killed_at + BELOW_ISR_SECONDS))
+            assert len(reader.summaries) == published
+            assert held.running(), held.log()
+            status, text = ready_answer(held)
+            assert status == HTTPStatus.SERVICE_UNAVAILABLE, text
+            killed.pop().start()
+            supervisor.wait_for_interval(reader, max(scenario.windows))
+            while killed:
+                killed.pop().start()
+            for processor in supervisor.processors:
+                assert processor.stop(signal.SIGTERM) == 0, processor.log()
+            reader.read_to_end()
+        except AssertionError as error:
+            detail = open_transactions(cluster, topics.output)
+            raise AssertionError(f"{error}\n{detail}") from error
+        finally:
+            supervisor.stop()
+            for broker in killed:
+                broker.start()
+    assert_series(reader.summaries, scenario.expected())
+    # One line per period while it held, from the first period of the outage on.
+    waited = waiting_lines(held.log())
+    assert len(waited) >= int(BELOW_ISR_SECONDS // REPORT_SECONDS) - 1, held.log()
+    assert all(
+        (later - earlier).total_seconds() >= REPORT_SECONDS - LOG_SPACING_LEEWAY_SECONDS
+        for earlier, later in itertools.pairwise(waited)
+    ), waited
+
+
+@pytest.mark.bounces
+def test_below_the_minimum_isr_for_longer_than_the_bound_the_processor_exits_in_one_line(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Two of three brokers down for longer than COMMIT_STALL_SECONDS: the processor ends
+    itself with exit code 1 and the stuck-commit line, once; restarted when the brokers are
+    back, it publishes the open intervals exactly, from the last commit."""
+    topics = fresh_topics(cluster.bootstrap_servers)
+    scenario = Scenario(rng=random.Random(61), first_window=0, window_seconds=WINDOW_SECONDS)
+    state, log = tmp_path / "state", tmp_path / "processor.log"
+    killed: list[LocalBroker] = []
+    try:
+        with summary_reader(topics) as reader:
+            with running_processor(topics, state, log, **SETTINGS) as processor:
+                processor.wait_until_ready()
+                produce_live(topics.bootstrap, topics.input, scenario)
+                killed = kill_all_but(cluster, kept=0)
+                assert processor.wait_for_exit(PUBLISHED_WITHIN_SECONDS) == 1
+                errors = [line for line in processor.log().splitlines() if " ERROR " in line]
+                assert len(errors) == 1 and STUCK in errors[0], processor.log()
+            while killed:
+                killed.pop().start()
+            with running_processor(topics, state, log, **SETTINGS) as processor:
+                reader.wait_for_interval(max(scenario.windows))
+                assert processor.stop(signal.SIGTERM) == 0, processor.log()
+            try:
+                reader.read_to_end()
+            except AssertionError as error:
+                detail = open_transactions(cluster, topics.output)
+                raise AssertionError(f"{error}\n{detail}") from error
+    finally:
+        for broker in killed:
+            broker.start()
+    assert_series(reader.summaries, scenario.expected())

@@ -114,3 +114,31 @@ def test_the_line_names_the_call_the_commit_waits_in() -> None:
         "< tests.test_commit_watch.test_the_line_names_the_call_the_commit_waits_in."
         "<locals>.send_offsets_to_transaction" in line
     )
+
+
+def test_a_slow_commit_is_reported_once_per_period_until_it_returns_or_the_bound() -> None:
+    """Whatever the watch's checks (here every 0.5 s of the clock), one line per period of
+    REPORT seconds: a commit waiting for brokers to return says so, it does not flood."""
+    report = 10.0
+    for length in (9.5, 10.0, 25.0, 59.5, BOUND + 5):
+        clock = Clock()
+        watch = CommitWatch(BOUND, on_stuck=lambda _line: None, clock=clock, report_seconds=report)
+        watch.started()
+        lines = []
+        start = clock.now
+        while clock.now - start < length:
+            clock.now += 0.5
+            if line := watch.waiting_line():
+                lines.append(line)
+        expected = int(min(length, BOUND) // report)
+        assert len(lines) == expected, (length, lines)
+        for period, line in enumerate(lines, start=1):
+            assert line.startswith(f"a checkpoint commit has waited {period * report:.0f} s")
+            assert "min.insync.replicas" in line and "COMMIT_STALL_SECONDS=60" in line
+        watch.finished()
+        assert watch.waiting_line() is None
+        # The next commit is reported from its own start.
+        watch.started()
+        clock.now += report
+        line = watch.waiting_line()
+        assert line is not None and f"waited {report:.0f} s" in line
