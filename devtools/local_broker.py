@@ -38,7 +38,6 @@ START_TIMEOUT_SECONDS: Final = 90.0
 STOP_TIMEOUT_SECONDS: Final = 20.0
 PROBE_TIMEOUT_SECONDS: Final = 2.0
 LOG_TAIL_LINES: Final = 30
-TOOL_TIMEOUT_SECONDS: Final = 60.0
 # A small heap: the broker serves tests and demos on a 2-core machine next to the pipeline.
 JVM_OPTIONS: Final = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC")
 
@@ -357,23 +356,6 @@ class LocalCluster:
     def stop(self) -> None:
         for broker in self.brokers:
             broker.stop()
-
-
-def kafka_transactions(bootstrap_servers: str, *args: str) -> str:
-    """The output of Kafka's own `kafka-transactions.sh` with `args` (`describe-producers
-    --topic T --partition P`, `find-hanging --broker-id N`, ...), to tell why a
-    read_committed reader waits."""
-    command = [
-        "java",
-        "-cp",
-        f"{fetch_jars()}/*",
-        "org.apache.kafka.tools.TransactionsCommand",
-        "--bootstrap-server",
-        bootstrap_servers,
-        *args,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=TOOL_TIMEOUT_SECONDS)
-    return f"$ kafka-transactions.sh {' '.join(args)}\n{done.stdout}{done.stderr}"
 
 
 def new_cluster_id() -> str:

@@ -178,12 +178,6 @@ class TopicReader:
         return False
 
 
-def describe_producers(topic: str) -> tuple[str, ...]:
-    """`kafka-transactions.sh` arguments for the producers writing `topic`'s first partition,
-    with the start of any transaction each has open there."""
-    return ("describe-producers", "--topic", topic, "--partition", "0")
-
-
 @contextmanager
 def summary_reader(topics: Topics) -> Iterator[TopicReader]:
     with topic_reader(topics.bootstrap, topics.output) as reader:

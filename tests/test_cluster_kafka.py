@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from devtools.local_broker import LocalBroker, LocalCluster, free_port, kafka_transactions
+from devtools.local_broker import LocalBroker, LocalCluster, free_port
 from login_stream.commit_watch import REPORT_SECONDS
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
@@ -33,7 +33,6 @@ from tests.support import (
     Processor,
     TopicReader,
     Topics,
-    describe_producers,
     fresh_topics,
     running_processor,
     summary_reader,
@@ -299,9 +298,6 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
                 assert processor.stop(signal.SIGTERM) == 0, processor.log()
             reader.read_to_end()
             dlq.read_to_end()
-        except AssertionError as error:
-            detail = open_transactions(cluster, topics.output)
-            raise AssertionError(f"{error}\n{detail}") from error
         finally:
             supervisor.stop()
     with capsys.disabled():
@@ -333,20 +329,6 @@ def kill_all_but(cluster: LocalCluster, kept: int) -> list[LocalBroker]:
     for broker in killed:
         broker.kill()
     return killed
-
-
-def open_transactions(cluster: LocalCluster, topic: str) -> str:
-    """What Kafka says of the producers and open transactions on `topic`'s first partition and
-    on every broker: shown when a read_committed reader waits in vain."""
-    return "\n".join(
-        [
-            kafka_transactions(cluster.bootstrap_servers, *describe_producers(topic)),
-            *(
-                kafka_transactions(cluster.bootstrap_servers, "find-hanging", "--broker-id", str(n))
-                for n in range(1, BROKERS + 1)
-            ),
-        ]
-    )
 
 
 def waiting_lines(log: str) -> list[datetime]:
@@ -399,9 +381,6 @@ def test_below_the_minimum_isr_the_processor_holds_and_catches_up_exactly(
             for processor in supervisor.processors:
                 assert processor.stop(signal.SIGTERM) == 0, processor.log()
             reader.read_to_end()
-        except AssertionError as error:
-            detail = open_transactions(cluster, topics.output)
-            raise AssertionError(f"{error}\n{detail}") from error
         finally:
             supervisor.stop()
             for broker in killed:
@@ -441,11 +420,7 @@ def test_below_the_minimum_isr_for_longer_than_the_bound_the_processor_exits_in_
             with running_processor(topics, state, log, **SETTINGS) as processor:
                 reader.wait_for_interval(max(scenario.windows))
                 assert processor.stop(signal.SIGTERM) == 0, processor.log()
-            try:
-                reader.read_to_end()
-            except AssertionError as error:
-                detail = open_transactions(cluster, topics.output)
-                raise AssertionError(f"{error}\n{detail}") from error
+            reader.read_to_end()
     finally:
         for broker in killed:
             broker.start()
