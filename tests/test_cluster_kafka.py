@@ -8,9 +8,11 @@ crash can cause; the series must be exact through such restarts too."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,9 +45,10 @@ pytestmark = pytest.mark.cluster
 
 BROKERS = 3
 WINDOW_SECONDS = 2
+GRACE_SECONDS = 2
 SETTINGS = {
     "WINDOW_SECONDS": str(WINDOW_SECONDS),
-    "WINDOW_GRACE_SECONDS": "2",
+    "WINDOW_GRACE_SECONDS": str(GRACE_SECONDS),
     "TOPIC_REPLICATION_FACTOR": str(BROKERS),
     "COMMIT_STALL_SECONDS": "20",
 }
@@ -61,6 +64,9 @@ BOUNCE_DOWN_SECONDS = 20.0
 BOUNCE_EVENTS_PER_SECOND = 50
 BOUNCE_EVENTS = 9000
 MAX_PAUSE_SECONDS = 60.0
+# The promise on time (tests/test_clock_kafka.py): a summary is readable within grace + 3 s of
+# its interval's end; in a rolling restart, plus the failover: the time the broker was away.
+PUBLISH_LEEWAY_SECONDS = 3.0
 GARBAGE_RATE = 0.02
 # Below the minimum ISR: how long two brokers stay down, and the time a commit that was under
 # way at the kill may still take to reach the reader.
@@ -191,6 +197,25 @@ def reading_until(end: float) -> Callable[[], bool]:
     return lambda: time.monotonic() < end
 
 
+def reading_meanwhile(reader: TopicReader, action: Callable[[], None]) -> None:
+    """`action` (a broker's stop or start, which take seconds) in a thread while `reader`
+    reads on, so the arrival times it records stay those of a reader that never stops."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as error:
+            failed.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    reader.read_while(thread.is_alive)
+    thread.join()
+    if failed:
+        raise failed[0]
+
+
 def broker_leading_most(cluster: LocalCluster, topics: list[str]) -> int:
     """The index (in `cluster.brokers`) of the broker leading most partitions of `topics`."""
     metadata = AdminClient({"bootstrap.servers": cluster.bootstrap_servers}).list_topics(timeout=10)
@@ -243,7 +268,9 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
     coordinator, then the first processor's transaction coordinator. Rolling restart: each
     broker in turn stopped cleanly and started again at once, as an upgrade does. Every
     interval is published once and exact, every garbage message is dead-lettered once, and the
-    summaries pause at most MAX_PAUSE_SECONDS."""
+    summaries pause at most MAX_PAUSE_SECONDS; in the rolling restart, no summary arrives more
+    than grace + PUBLISH_LEEWAY_SECONDS + the failover (the longest time a broker was away)
+    after its interval's end."""
     topics = fresh_topics(cluster.bootstrap_servers, input_partitions=INPUT_PARTITIONS)
     scenario = Scenario(rng=random.Random(40), first_window=0, window_seconds=WINDOW_SECONDS)
     producer = RealTimeProducer(
@@ -261,7 +288,9 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
         try:
             producer.start()
             reader.wait_for(3)
+            steady_at = time.time()
             bounced: list[int] = []
+            failovers: list[float] = []
             for round_ in range(BROKERS):
                 if rolling:
                     down = round_
@@ -275,23 +304,24 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
                 bounced.append(down)
                 bounced_at = time.time()
                 broker = cluster.brokers[down]
+                # Read on throughout: the pauses and delays are measured on arrivals.
                 if rolling:
-                    broker.stop(keep_data=True)
+                    reading_meanwhile(reader, functools.partial(broker.stop, keep_data=True))
                 else:
                     broker.kill()
                 try:
-                    # Read on while the broker is down: the pause is measured on arrivals.
                     deadline = time.monotonic() + (0 if rolling else BOUNCE_DOWN_SECONDS)
                     while time.monotonic() < deadline:
                         reader.read_while(reading_until(time.monotonic() + WAIT_SLICE_SECONDS))
                         supervisor.check()
                 finally:
-                    broker.start()
+                    reading_meanwhile(reader, broker.start)
+                failovers.append(time.time() - bounced_at)
                 # Caught up: the interval of the newest event is published.
                 supervisor.wait_for_interval(reader, max(scenario.windows))
                 arrivals = [t for t in reader.arrivals if t >= bounced_at - WINDOW_SECONDS]
                 pauses.append(max(b - a for a, b in itertools.pairwise(arrivals)))
-            producer.join()
+            reader.read_while(producer.is_alive)
             assert not producer.failed, producer.failed
             supervisor.wait_for_interval(reader, max(scenario.windows))
             for processor in supervisor.processors:
@@ -300,10 +330,17 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
             dlq.read_to_end()
         finally:
             supervisor.stop()
+    delays = [
+        arrival - summary["timestamp_end"]
+        for summary, arrival in zip(reader.summaries, reader.arrivals, strict=True)
+        if summary["timestamp_end"] > steady_at
+    ]
     with capsys.disabled():
         print(
             f"\n{'rolling restart' if rolling else 'hard bounces'}, brokers {bounced}: longest "
             f"pause of the summaries per round {', '.join(f'{p:.1f} s' for p in pauses)}; "
+            f"broker away {', '.join(f'{f:.1f} s' for f in failovers)}; longest delay after "
+            f"an interval's end {max(delays):.1f} s; "
             f"restarts after a stuck commit: {supervisor.restarts}"
         )
     assert_series(reader.summaries, scenario.expected())
@@ -312,6 +349,9 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
         raw for raw, _reason, _offset in scenario.dead_letters
     )
     assert max(pauses) <= MAX_PAUSE_SECONDS, pauses
+    if rolling:
+        allowed = GRACE_SECONDS + PUBLISH_LEEWAY_SECONDS + max(failovers)
+        assert max(delays) <= allowed, (delays, failovers)
 
 
 def ready_answer(processor: Processor) -> tuple[int, str]:
