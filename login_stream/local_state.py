@@ -29,13 +29,13 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
+from .topics import METADATA_RETRY_SECONDS
+
 OWNER_FILE: Final = "kafka-cluster.json"
 LOCK_FILE: Final = ".lock"
 _OWN_FILES: Final = frozenset({OWNER_FILE, LOCK_FILE})
 REBUILD_SETTING: Final = "STATE_REBUILD_ON_CLUSTER_CHANGE"
 ATTEMPT_SECONDS: Final = 1.0
-# How soon a topic the cluster's metadata does not show yet is asked for again.
-METADATA_RETRY_SECONDS: Final = 0.2
 # Errors with which brokers refuse a client: retrying cannot help.
 REFUSALS: Final = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 

@@ -3,15 +3,19 @@ input has the partitions its state was built on."""
 
 from __future__ import annotations
 
-import contextlib
+import time
 from collections.abc import Callable
+from typing import Final
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.models.topics import TopicConfig
 
 from .connection import client_config
 from .settings import Settings
+
+# How soon a topic the cluster's metadata does not show yet is asked for again.
+METADATA_RETRY_SECONDS: Final = 0.2
 
 
 class PartitionsChanged(Exception):
@@ -27,11 +31,12 @@ def created_with(settings: Settings, partitions: int) -> TopicConfig:
 
 
 def creating(settings: Settings) -> Callable[[str, TopicConfig], None]:
-    """A function that creates a topic and waits for the broker's answer, for Quix to call
-    before its own creation (`quix_internals.create_topics_without_pause`). What it cannot
-    make (already made by another instance, denied, a replication beyond the brokers) is left
-    to Quix's creation, which reports it."""
+    """A function that creates a topic and waits until the cluster's metadata shows it, for
+    Quix to call before its own creation (`quix_internals.create_topics_without_pause`). What
+    it cannot make (denied, a replication beyond the brokers) is left to Quix's creation, which
+    reports it."""
     admin = AdminClient(client_config(settings))
+    timeout = settings.kafka_connect_timeout_seconds
 
     def create(name: str, config: TopicConfig) -> None:
         new_topic = NewTopic(
@@ -40,14 +45,24 @@ def creating(settings: Settings) -> Callable[[str, TopicConfig], None]:
             replication_factor=config.replication_factor,
             config=config.extra_config,
         )
-        futures = admin.create_topics(
-            [new_topic], request_timeout=settings.kafka_connect_timeout_seconds
-        )
-        for future in futures.values():
-            with contextlib.suppress(KafkaException):
+        for future in admin.create_topics([new_topic], request_timeout=timeout).values():
+            try:
                 future.result()
+            except KafkaException as error:
+                if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    return
+        # The answer comes once the controller has the topic; a broker learns of it a moment
+        # later, and Quix reads the topic back at once from whichever broker it asks.
+        deadline = time.monotonic() + timeout
+        while not known(admin, name, timeout) and time.monotonic() < deadline:
+            time.sleep(METADATA_RETRY_SECONDS)
 
     return create
+
+
+def known(admin: AdminClient, name: str, timeout: float) -> bool:
+    """Whether the broker asked lists topic `name`, as Quix's own check reads it."""
+    return name in admin.list_topics(timeout=timeout).topics
 
 
 def check_partitions_unchanged(settings: Settings, partitions: int, clock: int | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import random
 import signal
 import threading
@@ -24,9 +25,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
+from quixstreams.models.topics import TopicConfig
 
 from devtools.local_broker import LocalBroker, LocalCluster, free_port
 from login_stream.commit_watch import REPORT_SECONDS
+from login_stream.settings import load_settings
+from login_stream.topics import creating
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
     LOG_LINE,
@@ -74,6 +78,7 @@ BELOW_ISR_SECONDS = 25.0
 SETTLE_SECONDS = 5.0
 PROBE_SECONDS = 2.0
 TRANSACTION_STATE_TOPIC = "__transaction_state"
+NEW_TOPICS = 20
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +150,29 @@ def test_a_processor_restarted_with_any_one_broker_killed_goes_on_exactly(
             stopped.start()
         reader.read_to_end()
     assert_series(reader.summaries, scenario.expected())
+
+
+def test_a_topic_the_pipeline_makes_is_listed_by_the_broker_quix_asks_next(
+    cluster: LocalCluster,
+) -> None:
+    """Quix reads a topic back right after creating it, from whichever broker it asks; one
+    that has not learnt of the topic yet failed a processor's start (TopicNotFoundError). The
+    pipeline's creation returns only once the cluster's metadata shows the topic."""
+    settings = load_settings(
+        kafka_bootstrap_servers=cluster.bootstrap_servers, topic_replication_factor=BROKERS
+    )
+    create = creating(settings)
+    unlisted = []
+    for number in range(NEW_TOPICS):
+        name = f"made-{os.urandom(4).hex()}-{number}"
+        create(name, TopicConfig(num_partitions=INPUT_PARTITIONS, replication_factor=BROKERS))
+        # A client of its own, as Quix's admin is, asking at once.
+        listed = AdminClient({"bootstrap.servers": cluster.bootstrap_servers}).list_topics(
+            timeout=10
+        )
+        if name not in listed.topics:
+            unlisted.append(name)
+    assert not unlisted
 
 
 class Supervisor:
@@ -284,7 +312,7 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
     pipeline_topics = [topics.input, topics.output, f"{topics.consumer_group}-partials"]
     pauses: list[float] = []
     with summary_reader(topics) as reader, topic_reader(topics.bootstrap, topics.dlq) as dlq:
-        supervisor = Supervisor(topics, tmp_path, instances=2)
+        supervisor = Supervisor(topics, tmp_path, instances=2, COMMIT_STALL_SECONDS="60")
         try:
             producer.start()
             reader.wait_for(3)
