@@ -75,7 +75,9 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) ->
         time.sleep(0.2)
 
 
-def attempt(cluster: LocalCluster, number: int, give_up: float, debug: str) -> bool:
+def attempt(
+    cluster: LocalCluster, number: int, give_up: float, debug: str, config: dict[str, str]
+) -> bool:
     """One try; True if the call overran its timeout until `give_up`."""
     bootstrap = cluster.bootstrap_servers
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -117,7 +119,12 @@ def attempt(cluster: LocalCluster, number: int, give_up: float, debug: str) -> b
         if transaction_coordinator(admin, candidate) != group_coordinator.id
     )
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "transactional.id": transactional_id, **extra}
+        {
+            "bootstrap.servers": bootstrap,
+            "transactional.id": transactional_id,
+            **extra,
+            **config,
+        }
     )
     producer.init_transactions(30)
     # A first transaction with offsets, as every checkpoint of a processor sends them: the
@@ -190,7 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attempts", type=int, default=3)
     parser.add_argument("--give-up", type=float, default=120.0, metavar="SECONDS")
     parser.add_argument("--debug", default="", help="librdkafka debug contexts")
+    parser.add_argument(
+        "--producer-config",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a librdkafka setting of the transactional producer, to try a workaround",
+    )
     args = parser.parse_args(argv)
+    config = dict(item.split("=", 1) for item in args.producer_config)
     print(
         f"confluent-kafka {confluent_kafka.__version__}, "
         f"librdkafka {confluent_kafka.libversion()[0]}, Python {sys.version.split()[0]}"
@@ -212,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             future.result()
         wait_for(lambda: INPUT in admin.list_topics(timeout=10).topics, "topic creation")
         for number in range(1, args.attempts + 1):
-            if attempt(cluster, number, args.give_up, args.debug):
+            if attempt(cluster, number, args.give_up, args.debug, config):
                 print("reproduced: the call did not honour its timeout")
                 code = 1
                 break

@@ -28,6 +28,14 @@ CONSUMER_POLL_SECONDS: Final = 0.05
 # itself, so a few MiB ahead keep a backlog drain just as fast for far less memory.
 CONSUMER_PREFETCH_KIB: Final = 8 * 1024
 
+# librdkafka (2.12 and 2.16 alike) can wait for good in `send_offsets_to_transaction` once the
+# group's coordinator has died and left the cluster's metadata: nothing asks for the new
+# coordinator until one of the producer's broker connections changes state (librdkafka #5511;
+# docs/librdkafka-send-offsets-hang.md). A stuck producer is idle, so closing idle connections
+# after a few seconds brings that change, and the call goes on; a producer at work keeps its
+# connections busy and pays at most a reconnect after a quiet spell.
+PRODUCER_IDLE_CONNECTION_MS: Final = 5_000
+
 # The state is one small aggregate, so RocksDB's 1 GiB default block cache is pure waste.
 ROCKSDB_BLOCK_CACHE_BYTES: Final = 8 * 1024 * 1024
 
@@ -64,7 +72,10 @@ def build_application(
         # Quix picks a random transactional.id per start; after a crash the old one's open
         # transaction would then hold back read_committed readers until it times out (60 s).
         # A stable id lets the restarted processor abort it immediately.
-        producer_extra_config={"transactional.id": instance_identity(settings)},
+        producer_extra_config={
+            "transactional.id": instance_identity(settings),
+            "connections.max.idle.ms": PRODUCER_IDLE_CONNECTION_MS,
+        },
     )
     create_topics_without_pause(app, creating(settings))
     return app

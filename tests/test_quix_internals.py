@@ -7,7 +7,7 @@ import re
 
 from quixstreams.checkpointing import checkpoint
 
-from login_stream.application import build_application
+from login_stream.application import PRODUCER_IDLE_CONNECTION_MS, build_application
 from login_stream.quix_internals import (
     BACKPRESSURE_LINE_TEXT,
     QUIX_VERSION,
@@ -55,6 +55,8 @@ def test_the_exactly_once_producer_is_idempotent_with_the_instances_transactiona
     config = producer_config(build_application(settings, deadline))
     assert config["enable.idempotence"] is True
     assert config["transactional.id"] == "group-a-2"
+    # Idle connections closed: what lets a coordinator lookup stuck in librdkafka go on.
+    assert config["connections.max.idle.ms"] == PRODUCER_IDLE_CONNECTION_MS
     weakened = {"acks", "request.required.acks", "retries", "transaction.timeout.ms"}
     assert weakened.isdisjoint(config), config
     assert settings.processing_guarantee == "exactly-once"
