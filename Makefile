@@ -94,8 +94,9 @@ test-cluster: $(STAMP)
 
 # Brokers hard-bounced and restarted in a rolling upgrade under live input and two processors,
 # two of three brokers down (shorter and longer than COMMIT_STALL_SECONDS), and a broker frozen
-# mid-commit (about 9 minutes); prints the summaries' longest pause per failover. Apart from
-# `make test` for its length and its own cluster; `.ci/run` runs it too.
+# mid-commit (about 11 minutes); prints the summaries' longest pause per failover. Not in
+# .ci/run yet: its bounces changed (no processor may end, a grace above the failover) and
+# have not passed three runs in a row since.
 test-bounces: $(STAMP)
 	$(VENV)/bin/pytest -m bounces -p no:cacheprovider tests/test_cluster_kafka.py tests/test_commit_stall_kafka.py
 

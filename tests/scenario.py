@@ -22,6 +22,8 @@ from tests.support import encode
 WINDOW_SECONDS = 10
 GRACE_SECONDS = 2
 MS = 1000
+# Differing summaries a failed comparison shows before the last one.
+DIFFERENCES_SHOWN = 3
 CANONICAL = {"android": "android", "iOS": "iOS", "ios": "iOS"}
 
 # Every kind of unreadable message, with the reason the dead-letter queue must give.
@@ -201,7 +203,8 @@ def assert_series(summaries: list[dict[str, Any]], expected: list[dict[str, Any]
     The whole series is contiguous; an empty interval never changes the totals."""
     first = expected[0]["timestamp_start"]
     lead = next(i for i, s in enumerate(summaries) if s["timestamp_start"] == first)
-    assert summaries[lead : lead + len(expected)] == expected
+    published = summaries[lead : lead + len(expected)]
+    assert published == expected, _differences(published, expected)
     for previous, summary in itertools.pairwise(summaries):
         assert summary["timestamp_start"] == previous["timestamp_end"]
     for index, summary in enumerate(summaries):
@@ -214,6 +217,20 @@ def assert_series(summaries: list[dict[str, Any]], expected: list[dict[str, Any]
         assert summary["interval_missing_field_count"] == {}
         before = expected[-1] if index > lead else None
         assert _totals(summary) == (_totals(before) if before else _totals(_empty_totals()))
+
+
+def _differences(published: list[dict[str, Any]], expected: list[dict[str, Any]]) -> str:
+    """Where the published series differs from the expected one, field by field."""
+    if len(published) != len(expected):
+        return f"{len(published)} summaries published where {len(expected)} were expected"
+    differences = [
+        f"summary {index} of {len(expected)} (published, expected): "
+        + str({name: (got.get(name), want[name]) for name in want if got.get(name) != want[name]})
+        for index, (got, want) in enumerate(zip(published, expected, strict=True))
+        if got != want
+    ]
+    # The first few, and the last: where counts went missing, and where they ended up.
+    return "\n".join([*differences[:DIFFERENCES_SHOWN], *differences[DIFFERENCES_SHOWN:][-1:]])
 
 
 def _totals(summary: dict[str, Any]) -> dict[str, Any]:

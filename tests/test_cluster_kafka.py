@@ -29,7 +29,7 @@ from quixstreams.models.topics import TopicConfig
 
 from devtools.local_broker import LocalBroker, LocalCluster, free_port
 from login_stream.commit_watch import REPORT_SECONDS
-from login_stream.settings import load_settings
+from login_stream.settings import Settings, load_settings
 from login_stream.topics import creating
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
@@ -68,6 +68,14 @@ BOUNCE_DOWN_SECONDS = 20.0
 BOUNCE_EVENTS_PER_SECOND = 50
 BOUNCE_EVENTS = 9000
 MAX_PAUSE_SECONDS = 60.0
+# A SIGKILLed broker is fenced only after Kafka's broker.session.timeout.ms (9 s), and then its
+# partitions get new leaders: the input's producer holds their events that long, and an event
+# that reaches Kafka later than the grace after its time counts as late (README, "Known
+# limits"). A clean stop moves the leaders first, yet writes in flight are retried on the new
+# leader later (a rolling restart with a 2 s grace once published an interval three events
+# short). The bounces run with a grace above the failover, as the README asks of a cluster
+# that must count through broker changes exactly.
+FAILOVER_GRACE_SECONDS = 30
 # The promise on time (tests/test_clock_kafka.py): a summary is readable within grace + 3 s of
 # its interval's end; in a rolling restart, plus the failover: the time the broker was away.
 PUBLISH_LEEWAY_SECONDS = 3.0
@@ -295,10 +303,10 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
     first the leader of most of the pipeline's partitions, then the consumer group's
     coordinator, then the first processor's transaction coordinator. Rolling restart: each
     broker in turn stopped cleanly and started again at once, as an upgrade does. Every
-    interval is published once and exact, every garbage message is dead-lettered once, and the
-    summaries pause at most MAX_PAUSE_SECONDS; in the rolling restart, no summary arrives more
-    than grace + PUBLISH_LEEWAY_SECONDS + the failover (the longest time a broker was away)
-    after its interval's end."""
+    interval is published once and exact, every garbage message is dead-lettered once, no
+    processor ends, and the summaries pause at most MAX_PAUSE_SECONDS; in the rolling restart,
+    no summary arrives more than grace + PUBLISH_LEEWAY_SECONDS + the failover (the longest
+    time a broker was away) after its interval's end."""
     topics = fresh_topics(cluster.bootstrap_servers, input_partitions=INPUT_PARTITIONS)
     scenario = Scenario(rng=random.Random(40), first_window=0, window_seconds=WINDOW_SECONDS)
     producer = RealTimeProducer(
@@ -312,7 +320,15 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
     pipeline_topics = [topics.input, topics.output, f"{topics.consumer_group}-partials"]
     pauses: list[float] = []
     with summary_reader(topics) as reader, topic_reader(topics.bootstrap, topics.dlq) as dlq:
-        supervisor = Supervisor(topics, tmp_path, instances=2, COMMIT_STALL_SECONDS="60")
+        # The commit bound a user gets, not the short one of the other cluster tests: a commit
+        # held while leaders move must not end a processor.
+        supervisor = Supervisor(
+            topics,
+            tmp_path,
+            instances=2,
+            COMMIT_STALL_SECONDS=str(Settings.model_fields["commit_stall_seconds"].default),
+            WINDOW_GRACE_SECONDS=str(FAILOVER_GRACE_SECONDS),
+        )
         try:
             producer.start()
             reader.wait_for(3)
@@ -377,8 +393,9 @@ def test_brokers_bounced_under_two_processors_lose_and_double_nothing(
         raw for raw, _reason, _offset in scenario.dead_letters
     )
     assert max(pauses) <= MAX_PAUSE_SECONDS, pauses
+    assert supervisor.restarts == 0, "a processor ended itself on a stuck commit"
     if rolling:
-        allowed = GRACE_SECONDS + PUBLISH_LEEWAY_SECONDS + max(failovers)
+        allowed = FAILOVER_GRACE_SECONDS + PUBLISH_LEEWAY_SECONDS + max(failovers)
         assert max(delays) <= allowed, (delays, failovers)
 
 
