@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient
 from quixstreams.models.topics import TopicConfig
 
 from devtools.local_broker import LocalBroker, LocalCluster, free_port
+from devtools.send_offsets_hang import java_string_hash
 from login_stream.commit_watch import REPORT_SECONDS
 from login_stream.settings import Settings, load_settings
 from login_stream.topics import creating
@@ -271,14 +272,6 @@ def group_coordinator(cluster: LocalCluster, group: str) -> int:
     description = admin.describe_consumer_groups([group])[group].result()
     port = description.coordinator.port
     return next(i for i, broker in enumerate(cluster.brokers) if broker.port == port)
-
-
-def java_string_hash(text: str) -> int:
-    """Java's `String.hashCode`, with which Kafka places a transactional id."""
-    value = 0
-    for unit in text.encode("utf-16-be").hex(" ", 2).split():
-        value = (31 * value + int(unit, 16)) & 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def transaction_coordinator(cluster: LocalCluster, transactional_id: str) -> int:
