@@ -80,6 +80,51 @@ def version_mismatch(installed: str, accept_other: bool) -> tuple[bool, str] | N
     )
 
 
+class AssignmentAtClose(Exception):
+    """A partition assignment that the consumer's close handed out, refused unread."""
+
+
+def refuse_assignments_at_close(app: Application) -> None:
+    """Make the close of `app`'s consumer refuse any partition assignment it hands out.
+
+    Why: librdkafka's close serves what is still queued, also an assignment that arrived after
+    the last poll. Quix's handler of it would open the state stores and read the committed
+    offsets, which the closing client refuses (`_DESTROY`) or leaves unanswered until Quix's
+    30 s timeout: a clean stop would end as a failure, or past its deadline. Nothing will read
+    that assignment, so its handler raises `AssignmentAtClose` before doing anything, and the
+    close raises that (`refused_at_close`). How: the private `InternalConsumer.close` and
+    `Application._on_assign` (the handler `run` subscribes with) are wrapped once, nothing per
+    record. Public alternative: none (Quix has no hook between its last poll and the close).
+    """
+    consumer = app._consumer
+    close: Callable[[], None] = consumer.close
+    on_assign: Callable[[Any, list[Any]], None] = app._on_assign
+    closing = threading.Event()
+
+    def close_refusing_assignments() -> None:
+        closing.set()
+        close()
+
+    def on_assign_unless_closing(client: Any, partitions: list[Any]) -> None:
+        if closing.is_set():
+            raise AssignmentAtClose(f"{len(partitions)} partition(s) assigned during the close")
+        on_assign(client, partitions)
+
+    consumer.close = close_refusing_assignments  # type: ignore[method-assign]
+    app._on_assign = on_assign_unless_closing  # type: ignore[method-assign,assignment]
+
+
+def refused_at_close(error: BaseException) -> bool:
+    """Whether `error` is a close that refused an assignment (`refuse_assignments_at_close`);
+    Quix raises the handler's error as the cause of its `PartitionAssignmentError`."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, AssignmentAtClose):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def rekey_in_place(sdf: StreamingDataFrame, name: str, key: str) -> StreamingDataFrame:
     """Give every record the key `key` without moving it out of its partition.
 

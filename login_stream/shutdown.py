@@ -28,6 +28,8 @@ from typing import Any, Final
 
 from quixstreams import Application
 
+from .quix_internals import refuse_assignments_at_close, refused_at_close
+
 logger = logging.getLogger(__name__)
 
 EXIT_STUCK: Final = 1
@@ -129,18 +131,36 @@ class BoundedStopApplication(Application):
         self._stopping = threading.RLock()
         self._repeater: threading.Thread | None = None
         self._failure: Exception | None = None
+        self._failed_with: BaseException | None = None
+        self._stop_failed = False
+        refuse_assignments_at_close(self)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
+        refusal: Exception | None = None
         try:
             result = super().run(*args, **kwargs)
+        except Exception as error:
+            if not refused_at_close(error):
+                raise
+            refusal, result = error, None
         finally:
             self._finished.set()
-        if self._failure is not None:
-            raise self._failure
+        # Raised here, outside the handler, so that the error keeps its own chain of causes.
+        stopped_by = self._failure or (self._failed_with if refusal else None)
+        if stopped_by is not None:
+            raise stopped_by
+        if refusal is not None:
+            if self._stop_failed:
+                raise refusal
+            # The loop ended on a requested stop, and nothing of the assignment was read.
+            logger.info("a partition assignment arrived as the processor stopped; left unread")
         return result
 
     def stop(self, fail: bool = False) -> None:
         # Quix calls stop(fail=True) while the error that ended processing is being handled.
+        if fail:
+            self._stop_failed = True
+            self._failed_with = self._failed_with or sys.exception()
         self._deadline.arm(sys.exception() if fail else None, failed=fail)
         super().stop(fail)
         self._repeat_until_finished()
@@ -149,6 +169,7 @@ class BoundedStopApplication(Application):
         """Stop processing because of `error` found outside of it (any thread): nothing is
         committed on the way out, and `run` raises `error`."""
         self._failure = error
+        self._stop_failed = True
         self._deadline.arm(error, failed=True)
         super().stop(fail=True)
         self._repeat_until_finished()

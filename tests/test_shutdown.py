@@ -1,17 +1,25 @@
-"""The stop deadline under stops that arrive on top of each other, without Kafka."""
+"""The stop deadline under stops that arrive on top of each other, and what ends a stop, without
+Kafka."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from quixstreams import Application
+from quixstreams.exceptions import PartitionAssignmentError
 
-from login_stream.shutdown import StopDeadline
+from login_stream.application import build_application
+from login_stream.quix_internals import AssignmentAtClose, refused_at_close
+from login_stream.settings import load_settings
+from login_stream.shutdown import BoundedStopApplication, StopDeadline
 
 # Far beyond the test: the deadline must never end the test process.
 NEVER_SECONDS = 3600.0
@@ -83,3 +91,74 @@ def test_a_stop_ends_the_process_in_time_while_its_main_thread_is_blocked_in_c()
     assert code == 1, err
     assert took >= SHUTDOWN_SECONDS, took
     assert "the processor did not stop within 1 s; exiting" in err
+
+
+# What Quix raises from a close that refused an assignment (`tests/test_shutdown_kafka.py`
+# shows the real one).
+def _refused_at_close() -> PartitionAssignmentError:
+    try:
+        raise PartitionAssignmentError("Error during partition assignment") from (
+            AssignmentAtClose("1 partition(s) assigned during the close")
+        )
+    except PartitionAssignmentError as wrapped:
+        return wrapped
+
+
+@pytest.fixture
+def closing_with_an_assignment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> BoundedStopApplication:
+    """The processor's application, whose Quix run ends in a close that refused an assignment."""
+
+    def run_ending_in_a_refused_assignment(_app: Application, *_args: Any, **_kwargs: Any) -> None:
+        raise _refused_at_close()
+
+    monkeypatch.setattr(Application, "run", run_ending_in_a_refused_assignment)
+    monkeypatch.setattr(Application, "stop", lambda _app, fail=False: None)
+    settings = load_settings(state_dir=tmp_path)
+    app = build_application(settings, StopDeadline(NEVER_SECONDS, NEVER_SECONDS, str))
+    assert isinstance(app, BoundedStopApplication)
+    return app
+
+
+def test_an_assignment_refused_at_the_close_after_a_requested_stop_ends_the_run_cleanly(
+    closing_with_an_assignment: BoundedStopApplication, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="login_stream.shutdown")
+    closing_with_an_assignment.stop()
+    assert closing_with_an_assignment.run() is None
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (logging.INFO, "a partition assignment arrived as the processor stopped; left unread")
+    ]
+
+
+def test_after_a_failure_the_run_raises_that_failure_not_the_refused_assignment(
+    closing_with_an_assignment: BoundedStopApplication,
+) -> None:
+    failure = ValueError("a record no step could handle")
+    try:
+        raise failure
+    except ValueError:
+        closing_with_an_assignment.stop(fail=True)  # as Quix does, handling the error
+    with pytest.raises(ValueError) as raised:
+        closing_with_an_assignment.run()
+    assert raised.value is failure
+
+
+def test_a_failure_found_outside_processing_is_raised_though_the_close_refused_an_assignment(
+    closing_with_an_assignment: BoundedStopApplication,
+) -> None:
+    lost = RuntimeError("brokers lost")
+    closing_with_an_assignment.fail(lost)
+    with pytest.raises(RuntimeError) as raised:
+        closing_with_an_assignment.run()
+    assert raised.value is lost
+
+
+def test_only_the_refusal_itself_or_an_error_it_caused_reads_as_refused_at_close() -> None:
+    assert refused_at_close(_refused_at_close())
+    assert refused_at_close(AssignmentAtClose())
+    try:
+        raise PartitionAssignmentError("Error during partition assignment") from ValueError()
+    except PartitionAssignmentError as other:
+        assert not refused_at_close(other)
