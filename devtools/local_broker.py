@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import os
+import random
 import shutil
 import signal
 import socket
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +42,11 @@ STOP_TIMEOUT_SECONDS: Final = 20.0
 PROBE_TIMEOUT_SECONDS: Final = 2.0
 LOG_TAIL_LINES: Final = 30
 # A small heap: the broker serves tests and demos on a 2-core machine next to the pipeline.
+# `free_port` hands out ports from blocks below the kernel's range for outgoing connections
+# (Linux's default is 32768-60999), PORT_BLOCK_SIZE to a process.
+PORT_BLOCKS_START: Final = 20000
+EPHEMERAL_PORTS_START: Final = 32768
+PORT_BLOCK_SIZE: Final = 1000
 JVM_OPTIONS: Final = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC")
 
 LOG4J2_CONFIG: Final = """\
@@ -464,11 +472,42 @@ def _port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _port_block() -> range:
+    """This process's block of ports: pytest-xdist workers (`gw0`, `gw1`, ...) one each, any
+    other process the first."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) + 1 if worker[2:].isdigit() else 0
+    blocks = (EPHEMERAL_PORTS_START - PORT_BLOCKS_START) // PORT_BLOCK_SIZE
+    start = PORT_BLOCKS_START + (index % blocks) * PORT_BLOCK_SIZE
+    return range(start, start + PORT_BLOCK_SIZE)
+
+
+def _ports() -> Iterator[int]:
+    block = _port_block()
+    first = random.randrange(len(block))
+    return itertools.cycle([*block[first:], *block[:first]])
+
+
+_PORTS: Final = _ports()
+
+
 def free_port() -> int:
-    """A port nothing listens on now, for a controller, a test processor or a probe."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, for a controller, a test processor or a probe.
+
+    Not one the kernel picks (`bind` to port 0): that range is also where outgoing connections
+    take their local ports, so one of the many Kafka clients of a test run could take it
+    between the pick and the listener's bind; and two processes picking at once could get the
+    same. Ports are handed out in turn from a block of this process's own below that range.
+    """
+    for _attempt in range(PORT_BLOCK_SIZE):
+        port = next(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {_port_block()}")
 
 
 def main(argv: list[str] | None = None) -> int:
