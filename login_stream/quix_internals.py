@@ -103,7 +103,10 @@ def refuse_assignments_at_close(app: Application) -> None:
 
     def close_refusing_assignments() -> None:
         closing.set()
-        close()
+        try:
+            close()
+        finally:
+            closing.clear()
 
     def on_assign_unless_closing(client: Any, partitions: list[Any]) -> None:
         if closing.is_set():

@@ -145,15 +145,18 @@ class BoundedStopApplication(Application):
             refusal, result = error, None
         finally:
             self._finished.set()
-        # Raised here, outside the handler, so that the error keeps its own chain of causes.
-        stopped_by = self._failure or (self._failed_with if refusal else None)
-        if stopped_by is not None:
-            raise stopped_by
+        # Raised here, outside the handler, so that each error keeps its own chain of causes.
         if refusal is not None:
+            # What stopped processing, as Quix would have raised it without the refusal.
+            stopped_by = self._failed_with or self._failure
+            if stopped_by is not None:
+                raise stopped_by
             if self._stop_failed:
                 raise refusal
             # The loop ended on a requested stop, and nothing of the assignment was read.
             logger.info("a partition assignment arrived as the processor stopped; left unread")
+        if self._failure is not None:
+            raise self._failure
         return result
 
     def stop(self, fail: bool = False) -> None:
