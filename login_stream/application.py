@@ -11,10 +11,10 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from .aggregation import MILLIS_PER_SECOND
 from .connection import connection_config
-from .quix_internals import create_topics_without_pause
+from .quix_internals import create_topics_without_pause, read_topics_through
 from .settings import Settings
 from .shutdown import BoundedStopApplication, StopDeadline
-from .topics import creating
+from .topics import asking_again_while_unknown, creating
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ def build_application(
         },
     )
     create_topics_without_pause(app, creating(settings))
+    timeout = settings.kafka_connect_timeout_seconds
+    read_topics_through(app, lambda read: asking_again_while_unknown(read, timeout))
     return app
 
 

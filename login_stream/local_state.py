@@ -29,7 +29,7 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 
-from .topics import METADATA_RETRY_SECONDS
+from .topics import asking_again_while_unknown
 
 OWNER_FILE: Final = "kafka-cluster.json"
 LOCK_FILE: Final = ".lock"
@@ -95,20 +95,14 @@ def current_owner(
     made or found it). A broker of a cluster may not know a topic made a moment ago on
     another one and answers UNKNOWN_TOPIC_OR_PART: asked again until `timeout_seconds`."""
     admin = AdminClient(dict(client))
-    deadline = time.monotonic() + timeout_seconds
-    while True:
+
+    def topic_id() -> str:
         described = admin.describe_topics(
             TopicCollection([clock_topic]), request_timeout=timeout_seconds
         )
-        try:
-            topic_id = described[clock_topic].result().topic_id
-        except KafkaException as error:
-            unknown = error.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
-            if not unknown or time.monotonic() >= deadline:
-                raise
-            time.sleep(METADATA_RETRY_SECONDS)
-            continue
-        return Owner(cluster_id, clock_topic, str(topic_id))
+        return str(described[clock_topic].result().topic_id)
+
+    return Owner(cluster_id, clock_topic, asking_again_while_unknown(topic_id, timeout_seconds))
 
 
 def lock_state_dir(state_dir: Path) -> IO[bytes]:

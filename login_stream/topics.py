@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -16,6 +16,9 @@ from .settings import Settings
 
 # How soon a topic the cluster's metadata does not show yet is asked for again.
 METADATA_RETRY_SECONDS: Final = 0.2
+
+
+T = TypeVar("T")
 
 
 class PartitionsChanged(Exception):
@@ -58,6 +61,24 @@ def creating(settings: Settings) -> Callable[[str, TopicConfig], None]:
             time.sleep(METADATA_RETRY_SECONDS)
 
     return create
+
+
+def asking_again_while_unknown(read: Callable[[], T], timeout: float) -> T:
+    """`read()`, asked again while a broker answers UNKNOWN_TOPIC_OR_PART, until `timeout`
+    seconds have passed.
+
+    A broker learns of a topic made on another a moment later: a read of a topic one broker
+    has just listed can reach one that does not know it yet. Only for a topic known to exist:
+    for one that does not, the same answer would be waited on in vain."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return read()
+        except KafkaException as error:
+            unknown = error.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() >= deadline:
+                raise
+        time.sleep(METADATA_RETRY_SECONDS)
 
 
 def known(admin: AdminClient, name: str, timeout: float) -> bool:

@@ -24,13 +24,15 @@ from http import HTTPStatus
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.models.topics import TopicConfig
 
 from devtools.local_broker import LocalBroker, LocalCluster, free_port
 from devtools.send_offsets_hang import java_string_hash
+from login_stream.application import build_application
 from login_stream.commit_watch import REPORT_SECONDS
 from login_stream.settings import Settings, load_settings
+from login_stream.shutdown import StopDeadline
 from login_stream.topics import creating
 from tests.scenario import RealTimeProducer, Scenario, assert_series
 from tests.support import (
@@ -88,6 +90,8 @@ SETTLE_SECONDS = 5.0
 PROBE_SECONDS = 2.0
 TRANSACTION_STATE_TOPIC = "__transaction_state"
 NEW_TOPICS = 20
+# Far beyond the test: a stop deadline must never end the test process.
+NEVER_SECONDS = 3600.0
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +186,25 @@ def test_a_topic_the_pipeline_makes_is_listed_by_the_broker_quix_asks_next(
         if name not in listed.topics:
             unlisted.append(name)
     assert not unlisted
+
+
+def test_a_topic_made_a_moment_ago_elsewhere_is_read_by_the_pipelines_set_up(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """A topic just made by someone else (a deploy script, a test) is listed by one broker and
+    not yet known to the next one asked for its configuration, which answered
+    UNKNOWN_TOPIC_OR_PART and failed a processor's start. The pipeline asks again."""
+    settings = load_settings(
+        kafka_bootstrap_servers=cluster.bootstrap_servers,
+        topic_replication_factor=BROKERS,
+        state_dir=tmp_path,
+    )
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    names = [f"made-elsewhere-{os.urandom(4).hex()}-{number}" for number in range(NEW_TOPICS)]
+    for name in names:
+        admin.create_topics([NewTopic(name, INPUT_PARTITIONS, BROKERS)])[name].result()
+        app = build_application(settings, StopDeadline(NEVER_SECONDS, NEVER_SECONDS, str))
+        assert app.topic(name).broker_config.num_partitions == INPUT_PARTITIONS
 
 
 class Supervisor:
