@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from devtools.local_broker import free_port
@@ -101,20 +109,29 @@ def encode(event: Mapping[str, Any]) -> bytes:
 
 
 class TopicReader:
-    """A read_committed consumer of one topic, as a downstream user would read it."""
+    """A read_committed consumer of every partition of one topic, from its beginning, as a
+    downstream user would read it.
+
+    It has no consumer group: it commits nothing, and a group would only add a coordinator to
+    lose while brokers go away (a rejoin would read the topic from its start again anyway).
+    The topic may not exist yet: its partitions are assigned once its metadata lists them."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
+        self._topic = topic
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
+                # librdkafka wants a group id even where nothing uses it.
                 "group.id": f"reader-{os.urandom(6).hex()}",
-                "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
             }
         )
-        self._consumer.subscribe([topic])
+        self._assigned = False
+        # Partitions read to their current end since their last message.
+        self._at_end: set[int] = set()
+        self._partitions = 0
         self.messages: list[Message] = []
         # Wall-clock time (epoch s) each message was received, as its reader saw it.
         self.arrivals: list[float] = []
@@ -160,22 +177,45 @@ class TopicReader:
             )
 
     def _poll_once(self, eof_ends: bool = False) -> bool:
+        if not self._assigned and not self._assign():
+            time.sleep(POLL_SECONDS)  # the topic is not there yet: ask again in a moment
+            return False
         message = self._consumer.poll(POLL_SECONDS)
         if message is None:
             return False
         error = message.error()
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
-                return eof_ends
-            # librdkafka reports what it recovers from by itself (a coordinator that moved
-            # when a broker went away): only a fatal error ends the reading.
+                self._at_end.add(message.partition())
+                return eof_ends and len(self._at_end) == self._partitions
+            # librdkafka reports what it recovers from by itself (a leader that moved when a
+            # broker went away): only a fatal error ends the reading.
             if error.fatal():
                 raise AssertionError(f"consumer error: {error}")
             self.errors.append(str(error))
             return False
+        self._at_end.discard(message.partition())
         self.messages.append(message)
         self.arrivals.append(time.time())
         return False
+
+    def _assign(self) -> bool:
+        """Assign every partition of the topic from its beginning, once the topic exists."""
+        # All topics are listed, not just this one: a request naming a topic could create it.
+        try:
+            metadata = self._consumer.list_topics(timeout=POLL_SECONDS * 10)
+        except KafkaException as error:  # no broker answered in time: ask again
+            self.errors.append(str(error))
+            return False
+        listed = metadata.topics.get(self._topic)
+        if listed is None or listed.error is not None or not listed.partitions:
+            return False
+        self._partitions = len(listed.partitions)
+        self._consumer.assign(
+            [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in listed.partitions]
+        )
+        self._assigned = True
+        return True
 
 
 @contextmanager
