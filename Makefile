@@ -94,9 +94,8 @@ test-cluster: $(STAMP)
 
 # Brokers hard-bounced and restarted in a rolling upgrade under live input and two processors,
 # two of three brokers down (shorter and longer than COMMIT_STALL_SECONDS), and a broker frozen
-# mid-commit (about 10 minutes); prints the summaries' longest pause per failover. Not in
-# .ci/run yet: its frozen-broker test still fails now and then (the summaries' reader stalls
-# after the broker is thawed, though the restarted processor published every interval).
+# mid-commit (about 10 minutes); prints the summaries' longest pause per failover. `.ci/run`
+# runs it too.
 test-bounces: $(STAMP)
 	$(VENV)/bin/pytest -m bounces -p no:cacheprovider tests/test_cluster_kafka.py tests/test_commit_stall_kafka.py
 
