@@ -28,7 +28,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.models.topics import TopicConfig
 
 from devtools.local_broker import LocalBroker, LocalCluster, free_port
-from devtools.send_offsets_hang import java_string_hash
+from devtools.send_offsets_hang import transaction_coordinator as coordinator_of_transactions
 from login_stream.application import build_application
 from login_stream.commit_watch import REPORT_SECONDS
 from login_stream.settings import Settings, load_settings
@@ -88,7 +88,6 @@ GARBAGE_RATE = 0.02
 BELOW_ISR_SECONDS = 25.0
 SETTLE_SECONDS = 5.0
 PROBE_SECONDS = 2.0
-TRANSACTION_STATE_TOPIC = "__transaction_state"
 NEW_TOPICS = 20
 # Far beyond the test: a stop deadline must never end the test process.
 NEVER_SECONDS = 3600.0
@@ -298,14 +297,10 @@ def group_coordinator(cluster: LocalCluster, group: str) -> int:
 
 
 def transaction_coordinator(cluster: LocalCluster, transactional_id: str) -> int:
-    """The index of the broker coordinating `transactional_id`'s transactions: the leader of
-    its partition of `__transaction_state` (Kafka's `partitionFor`: the id's hash, made
-    non-negative, modulo the partitions)."""
-    metadata = AdminClient({"bootstrap.servers": cluster.bootstrap_servers}).list_topics(timeout=10)
-    state = metadata.topics[TRANSACTION_STATE_TOPIC].partitions
-    hashed = java_string_hash(transactional_id)
-    partition = 0 if hashed == -(1 << 31) else abs(hashed) % len(state)
-    port = next(b.port for b in metadata.brokers.values() if b.id == state[partition].leader)
+    """The index of the broker coordinating `transactional_id`'s transactions."""
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    leader = coordinator_of_transactions(admin, transactional_id)
+    port = next(b.port for b in admin.list_topics(timeout=10).brokers.values() if b.id == leader)
     return next(i for i, broker in enumerate(cluster.brokers) if broker.port == port)
 
 
