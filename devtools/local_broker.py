@@ -26,11 +26,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+
+from devtools.local_service import LocalService
 
 REPO: Final = Path(__file__).resolve().parent.parent
 POM: Final = REPO / "kafka" / "pom.xml"
@@ -108,7 +109,7 @@ class ClusterNode:
     size: int
 
 
-class LocalBroker:
+class LocalBroker(LocalService):
     """One broker on `localhost:<port>`, its files under `.kafka/run/<port>/`."""
 
     def __init__(
@@ -131,18 +132,6 @@ class LocalBroker:
     @property
     def log_path(self) -> Path:
         return self.run_dir / "broker.log"
-
-    def __enter__(self) -> LocalBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def is_running(self) -> bool:
         pid = self._pid()
@@ -314,7 +303,7 @@ class LocalBroker:
         return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-class LocalCluster:
+class LocalCluster(LocalService):
     """Brokers on `localhost:<port>` for each of `ports`, each also a voter of the one
     controller quorum (KRaft, combined mode): any majority of them keeps the cluster up.
     Internal topics have three replicas and every write needs two (`min.insync.replicas`)."""
@@ -342,18 +331,6 @@ class LocalCluster:
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(broker.bootstrap_servers for broker in self.brokers)
-
-    def __enter__(self) -> LocalCluster:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         for broker in self.brokers:

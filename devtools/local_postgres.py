@@ -20,10 +20,11 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 import psycopg2
+
+from devtools.local_service import LocalService
 
 REPO: Final = Path(__file__).resolve().parent.parent
 DEFAULT_PORT: Final = 55432
@@ -58,7 +59,7 @@ def server_binaries() -> Path:
 
 
 @dataclass
-class LocalPostgres:
+class LocalPostgres(LocalService):
     """One server; `with LocalPostgres(port) as server:` starts and removes it."""
 
     port: int = DEFAULT_PORT
@@ -67,22 +68,6 @@ class LocalPostgres:
     database: str = DEFAULT_DATABASE
     data_dir: Path | None = None
     _bin: Path = field(default_factory=server_binaries)
-
-    def __enter__(self) -> LocalPostgres:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def log_path(self) -> Path:
