@@ -77,9 +77,12 @@ def build_application(
             "connections.max.idle.ms": PRODUCER_IDLE_CONNECTION_MS,
         },
     )
-    create_topics_without_pause(app, creating(settings))
+    made: set[str] = set()
+    create_topics_without_pause(app, creating(settings, made))
     timeout = settings.kafka_connect_timeout_seconds
-    read_topics_through(app, lambda read: asking_again_while_unknown(read, timeout))
+    read_topics_through(
+        app, lambda name, read: asking_again_while_unknown(read, timeout, name in made)
+    )
     return app
 
 

@@ -235,22 +235,26 @@ def create_topics_without_pause(
     manager._create_topic = create_first  # type: ignore[method-assign]
 
 
-def read_topics_through(app: Application, read: Callable[[Callable[[], Topic]], Topic]) -> None:
+def read_topics_through(
+    app: Application, read: Callable[[str, Callable[[], Topic]], Topic]
+) -> None:
     """Have every read of a topic's configuration by `app` go through `read`, which gets the
-    read to make.
+    topic's name and the read to make.
 
     Why: Quix lists the topics from one broker, then asks for the configuration of those
     listed from any broker (`TopicAdmin.inspect_topics`); one that has not learnt of a topic
     made a moment ago answers UNKNOWN_TOPIC_OR_PART, and Quix raises that, which failed a
-    processor's start on three brokers. How: the private `TopicManager._fetch_topic`, called
-    once per topic at set-up. Public alternative: none short of waiting, before the set-up,
+    processor's start on three brokers; right after creating a topic Quix reads it back, and
+    a broker that has not learnt of it yet does not list it (TopicNotFoundError). How: the
+    private `TopicManager._fetch_topic`, called once per topic at set-up, and again after
+    creating one. Public alternative: none short of waiting, before the set-up,
     until every broker knows every topic, which the admin client cannot ask a chosen broker.
     """
     manager = app._topic_manager
     fetch = manager._fetch_topic
 
     def fetch_through_read(topic: Topic) -> Topic:
-        return read(lambda: fetch(topic))
+        return read(topic.name, lambda: fetch(topic))
 
     manager._fetch_topic = fetch_through_read  # type: ignore[method-assign]
 

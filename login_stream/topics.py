@@ -10,6 +10,7 @@ from typing import Final, TypeVar
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.models.topics import TopicConfig
+from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from .connection import client_config
 from .settings import Settings
@@ -33,11 +34,11 @@ def created_with(settings: Settings, partitions: int) -> TopicConfig:
     )
 
 
-def creating(settings: Settings) -> Callable[[str, TopicConfig], None]:
+def creating(settings: Settings, made: set[str]) -> Callable[[str, TopicConfig], None]:
     """A function that creates a topic and waits until the cluster's metadata shows it, for
-    Quix to call before its own creation (`quix_internals.create_topics_without_pause`). What
-    it cannot make (denied, a replication beyond the brokers) is left to Quix's creation, which
-    reports it."""
+    Quix to call before its own creation (`quix_internals.create_topics_without_pause`); the
+    name of each topic it made, or found made, is added to `made`. What it cannot make
+    (denied, a replication beyond the brokers) is left to Quix's creation, which reports it."""
     admin = AdminClient(client_config(settings))
     timeout = settings.kafka_connect_timeout_seconds
 
@@ -54,6 +55,7 @@ def creating(settings: Settings) -> Callable[[str, TopicConfig], None]:
             except KafkaException as error:
                 if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     return
+        made.add(name)
         # The answer comes once the controller has the topic; a broker learns of it a moment
         # later, and Quix reads the topic back at once from whichever broker it asks.
         deadline = time.monotonic() + timeout
@@ -63,13 +65,15 @@ def creating(settings: Settings) -> Callable[[str, TopicConfig], None]:
     return create
 
 
-def asking_again_while_unknown(read: Callable[[], T], timeout: float) -> T:
-    """`read()`, asked again while a broker answers UNKNOWN_TOPIC_OR_PART, until `timeout`
-    seconds have passed.
+def asking_again_while_unknown(read: Callable[[], T], timeout: float, just_made: bool = False) -> T:
+    """`read()`, asked again while a broker answers UNKNOWN_TOPIC_OR_PART, and, for a topic
+    `just_made` by the pipeline, while the broker asked does not list it (Quix's
+    TopicNotFoundError), until `timeout` seconds have passed.
 
     A broker learns of a topic made on another a moment later: a read of a topic one broker
-    has just listed can reach one that does not know it yet. Only for a topic known to exist:
-    for one that does not, the same answer would be waited on in vain."""
+    has just listed, or the pipeline has just made, can reach one that does not know it yet.
+    Only for a topic known to exist: for one that does not, the same answer would be waited
+    on in vain."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -77,6 +81,9 @@ def asking_again_while_unknown(read: Callable[[], T], timeout: float) -> T:
         except KafkaException as error:
             unknown = error.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
             if not unknown or time.monotonic() >= deadline:
+                raise
+        except TopicNotFoundError:
+            if not just_made or time.monotonic() >= deadline:
                 raise
         time.sleep(METADATA_RETRY_SECONDS)
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 from quixstreams.models.topics import TopicConfig
+from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from login_stream.application import build_application
 from login_stream.settings import load_settings
@@ -66,6 +67,30 @@ def test_a_topic_still_unknown_when_the_time_is_up_is_raised() -> None:
     with pytest.raises(KafkaException) as raised:
         asking_again_while_unknown(read, 0.0)
     assert raised.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+def test_a_topic_the_pipeline_just_made_is_asked_for_again_until_the_broker_lists_it() -> None:
+    replies = iter([TopicNotFoundError("not listed"), TopicNotFoundError("not listed"), None])
+
+    def read() -> str:
+        error = next(replies)
+        if error is not None:
+            raise error
+        return "the topic"
+
+    assert asking_again_while_unknown(read, WAIT_SECONDS, just_made=True) == "the topic"
+
+
+def test_a_topic_not_made_by_the_pipeline_and_not_listed_is_raised_at_once() -> None:
+    calls = []
+
+    def read() -> str:
+        calls.append(1)
+        raise TopicNotFoundError("not listed")
+
+    with pytest.raises(TopicNotFoundError):
+        asking_again_while_unknown(read, WAIT_SECONDS)
+    assert len(calls) == 1
 
 
 def test_the_pipelines_set_up_asks_again_for_a_topic_a_broker_does_not_know_yet(
