@@ -156,10 +156,23 @@ class TopicReader:
 
     def wait_for_interval(self, start: int, timeout: float = SUMMARY_WAIT_SECONDS) -> None:
         """Read until the summary of the interval starting at `start` (epoch s) has arrived."""
+        self.wait_until(
+            lambda summaries: any(s["timestamp_start"] >= start for s in summaries[-1:]),
+            f"interval {start} published",
+            timeout,
+        )
+
+    def wait_until(
+        self,
+        done: Callable[[list[dict[str, Any]]], bool],
+        what: str,
+        timeout: float = SUMMARY_WAIT_SECONDS,
+    ) -> None:
+        """Read until `done(summaries)` holds, or fail at the deadline naming `what`."""
         deadline = time.monotonic() + timeout
-        while not any(s["timestamp_start"] >= start for s in self.summaries[-1:]):
+        while not done(self.summaries):
             assert time.monotonic() < deadline, (
-                f"interval {start} not published in {timeout}s; reader errors: {self.errors[-3:]}"
+                f"not {what} in {timeout}s; reader errors: {self.errors[-3:]}"
             )
             self._poll_once()
 
