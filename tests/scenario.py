@@ -219,6 +219,23 @@ def assert_series(summaries: list[dict[str, Any]], expected: list[dict[str, Any]
         assert _totals(summary) == (_totals(before) if before else _totals(_empty_totals()))
 
 
+def counted(summary: dict[str, Any]) -> int:
+    """Every message counted so far: as a login, as invalid or as late."""
+    return int(
+        summary["total_messages_consumed"]
+        + summary["total_invalid_message_count"]
+        + summary["total_late_message_count"]
+    )
+
+
+def counted_in_interval(summary: dict[str, Any]) -> int:
+    return int(
+        summary["interval_messages_consumed"]
+        + summary["interval_invalid_message_count"]
+        + summary["interval_late_message_count"]
+    )
+
+
 def _differences(published: list[dict[str, Any]], expected: list[dict[str, Any]]) -> str:
     """Where the published series differs from the expected one, field by field."""
     if len(published) != len(expected):

@@ -11,7 +11,13 @@ from login_stream.dead_letters import (
     REASON_HEADER,
     TOPIC_HEADER,
 )
-from tests.scenario import GRACE_SECONDS, WINDOW_SECONDS, assert_series, new_scenario
+from tests.scenario import (
+    GRACE_SECONDS,
+    WINDOW_SECONDS,
+    assert_series,
+    counted_in_interval,
+    new_scenario,
+)
 from tests.support import Topics, produce, running_processor, summary_reader, topic_reader
 
 
@@ -53,13 +59,7 @@ def test_invalid_and_late_messages_are_counted_and_dead_lettered(
 
     assert_series(summaries, expected)
     # Every message is accounted for: counted as a login, invalid or late, nothing else.
-    counted = sum(
-        s["interval_messages_consumed"]
-        + s["interval_invalid_message_count"]
-        + s["interval_late_message_count"]
-        for s in summaries
-    )
-    assert counted == len(scenario.messages)
+    assert sum(counted_in_interval(s) for s in summaries) == len(scenario.messages)
     assert summaries[-1]["total_late_message_count"] == late
 
     with topic_reader(topics.bootstrap, topics.input) as source:

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from devtools.local_broker import LocalBroker, free_port
-from tests.scenario import RealTimeProducer, Scenario, assert_series
+from tests.scenario import (
+    RealTimeProducer,
+    Scenario,
+    assert_series,
+    counted,
+    counted_in_interval,
+)
 from tests.support import (
     TopicReader,
     Topics,
@@ -137,20 +143,3 @@ def restart_broker_mid_stream(
                 output = processor.log()
             reader.read_to_end()
     return reader.summaries, scenario, output
-
-
-def counted(summary: dict[str, Any]) -> int:
-    """Every message counted so far: as a login, as invalid or as late."""
-    return int(
-        summary["total_messages_consumed"]
-        + summary["total_invalid_message_count"]
-        + summary["total_late_message_count"]
-    )
-
-
-def counted_in_interval(summary: dict[str, Any]) -> int:
-    return int(
-        summary["interval_messages_consumed"]
-        + summary["interval_invalid_message_count"]
-        + summary["interval_late_message_count"]
-    )
